@@ -1,0 +1,46 @@
+# nn-harness: every target creates the virtual environment on first use.
+# Run `make help` to list the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k data -x"`
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-slow lint typecheck ui bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## run the main job on embedded data: the three claim reports (quick budget)
+	$(BIN)/harness demo
+
+test: $(STAMP)  ## run the fast test suite (slow studies excluded)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)  ## run only the slow tests (long studies, full budgets)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check models harness tests benchmarks
+	$(BIN)/ruff format --check models harness tests benchmarks
+	$(BIN)/mypy
+
+ui: $(STAMP)  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(BIN)/harness ui
+
+bench: $(STAMP)  ## speed benchmarks (installs the optional torch CPU build)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/zoo_vs_torch.py
+
+clean:  ## remove the tracking store contents, reports and caches (keeps .venv)
+	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+	rm -rf reports .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -not -path './.venv/*' -exec rm -rf {} +

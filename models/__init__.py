@@ -1,0 +1,1 @@
+"""models: the NumPy model zoo (imports only NumPy and the standard library)."""
