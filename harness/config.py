@@ -1,0 +1,186 @@
+"""Nested configuration dictionaries: YAML loading, dotted keys, ``--set`` overrides, flattening.
+
+A config is a plain nested ``dict`` (what ``yaml.safe_load`` returns). Keys are addressed by dotted
+paths (``train.optimizer.lr``) everywhere: in ``--set key=value`` overrides, in a study's search
+space, in MLflow params and in error messages. Errors are :class:`ConfigError`, which names the
+path, the offending value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "apply_overrides",
+    "deep_merge",
+    "flatten",
+    "get_dotted",
+    "has_dotted",
+    "load_yaml",
+    "parse_override",
+    "set_dotted",
+    "unflatten",
+]
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, malformed or not allowed.
+
+    Parameters
+    ----------
+    path : str
+        Dotted path of the offending key (``"train.batch_size"``); empty for the whole document.
+    value : object
+        The value found there.
+    allowed : str
+        What would have been accepted, in words (``"an integer >= 1"``).
+    source : str, optional
+        The file the value came from, prefixed to the message.
+    """
+
+    def __init__(self, path: str, value: Any, allowed: str, *, source: str | None = None) -> None:
+        self.path = path
+        self.value = value
+        self.allowed = allowed
+        self.source = source
+        where = f"{source}: " if source else ""
+        key = path or "<document>"
+        shown = "<missing>" if value is _MISSING else repr(value)
+        super().__init__(f"{where}{key} = {shown} is not allowed: expected {allowed}")
+
+    @classmethod
+    def missing(cls, path: str, allowed: str, *, source: str | None = None) -> ConfigError:
+        return cls(path, _MISSING, allowed, source=source)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or a syntax error raises ConfigError with the location."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("", str(p), "an existing YAML file (no such file)", source=str(p))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError("", f"invalid YAML{where}: {problem}", "valid YAML", source=str(p)) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("", data, "a mapping at the top level", source=str(p))
+    return data
+
+
+def get_dotted(cfg: Mapping[str, Any], key: str, default: Any = _MISSING) -> Any:
+    """``get_dotted(cfg, "train.optimizer.lr")``; raises KeyError when absent and no default."""
+    node: Any = cfg
+    for part in key.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+    return node
+
+
+def has_dotted(cfg: Mapping[str, Any], key: str) -> bool:
+    return get_dotted(cfg, key, _MISSING) is not _MISSING
+
+
+def set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``cfg[a][b][c] = value`` for ``key="a.b.c"``, creating mappings on the way.
+
+    A string spec on the way is promoted to a mapping (``optimizer: sgd`` then
+    ``optimizer.lr=0.1`` gives ``{name: sgd, lr: 0.1}``), matching the component-spec convention.
+    """
+    parts = key.split(".")
+    if not all(parts):
+        raise ConfigError(key, value, "a dotted key without empty parts, e.g. train.optimizer.lr")
+    node = cfg
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif isinstance(child, str):
+            child = node[part] = {"name": child}
+        elif not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(where, child, f"a mapping, to set {key!r} inside it")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``"train.lr=0.1"`` into ``("train.lr", 0.1)``; the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError("--set", text, "key=value, e.g. train.batch_size=64")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError("--set", text, "a non-empty key before '='")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(key, raw, f"a YAML value ({exc})") from exc
+    return key, value
+
+
+def apply_overrides(
+    cfg: Mapping[str, Any], overrides: Iterable[str] | Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A deep copy of ``cfg`` with ``key=value`` strings (or a dotted-key mapping) applied."""
+    out = copy.deepcopy(dict(cfg))
+    if not overrides:
+        return out
+    pairs = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
+    for key, value in pairs:
+        set_dotted(out, key, copy.deepcopy(value))
+    return out
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, the rest replaces)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys → leaf values. Lists become JSON strings so that they are single params.
+
+    ``{"train": {"optimizer": {"name": "sgd", "lr": 0.1}}}`` →
+    ``{"train.optimizer.name": "sgd", "train.optimizer.lr": 0.1}``.
+    """
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, dotted))
+        elif isinstance(value, (list, tuple)):
+            out[dotted] = json.dumps(list(value), default=str)
+        else:
+            out[dotted] = value
+    return out
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`flatten` for mapping structure (JSON list strings stay strings)."""
+    out: dict[str, Any] = {}
+    for key in sorted(flat, key=lambda k: k.count(".")):
+        set_dotted(out, key, flat[key])
+    return out
