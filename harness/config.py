@@ -73,7 +73,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError("", f"invalid YAML{where}: {problem}", "valid YAML", source=str(p)) from exc
+        raise ConfigError(
+            "", f"invalid YAML{where}: {problem}", "valid YAML", source=str(p)
+        ) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):

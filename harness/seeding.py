@@ -44,7 +44,9 @@ def derive_seed(base_seed: int, *keys: Any) -> int:
     Uses ``SeedSequence(base_seed, spawn_key=keys)``: distinct keys give statistically independent
     streams, and the result depends only on the arguments.
     """
-    ss = np.random.SeedSequence(entropy=int(base_seed), spawn_key=tuple(stable_int(k) for k in keys))
+    ss = np.random.SeedSequence(
+        entropy=int(base_seed), spawn_key=tuple(stable_int(k) for k in keys)
+    )
     return int(ss.generate_state(1, dtype=np.uint32)[0])
 
 

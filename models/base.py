@@ -108,7 +108,9 @@ class Layer(Component, ABC):
     grads: dict[str, Array]
     state: dict[str, Array]
 
-    def build(self, input_shape: Shape, *, rng: np.random.Generator, dtype: Any = np.float32) -> Shape:
+    def build(
+        self, input_shape: Shape, *, rng: np.random.Generator, dtype: Any = np.float32
+    ) -> Shape:
         """Create parameters for inputs of per-sample shape ``input_shape``; return the output shape.
 
         The default is a parameter-free, shape-preserving layer.

@@ -16,14 +16,14 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Registry", "Spec", "SpecError", "UnknownNameError", "parse_spec"]
 
 T = TypeVar("T")
 
 #: A component spec: a registered name, or a mapping ``{"name": ..., **kwargs}``.
-Spec = Union[str, Mapping[str, Any]]
+Spec = str | Mapping[str, Any]
 
 
 class SpecError(ValueError):
