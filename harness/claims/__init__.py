@@ -1,0 +1,59 @@
+"""The claim engine: from run tables to verdicts and reports.
+
+A claim (``studies/claims/<id>.yaml``, schema in :mod:`harness.claims.spec`) names the tutorial
+quote it tests, the study that measures it, the protocols (e.g. a shared vs a tuned learning
+rate), per-run measures, checks (statistic + rule) and figures. The flow::
+
+    claim = load_claim("batch_size", budget="quick")
+    tables = {...}                      # protocol -> RunTable, from the study runner
+    outcome = evaluate_claim(claim, tables)
+    paths = write_report(claim, outcome, tables, out_dir=Path("reports"), meta={...})
+    write_index(Path("reports"), [outcome, ...])
+
+Verdicts are three-valued per protocol (supported / refuted / inconclusive, from a seed-cluster
+bootstrap CI against the rule) and combine across protocols into supported / refuted /
+conditional / inconclusive. Statistics, measures and figures are registries.
+"""
+
+from __future__ import annotations
+
+from harness.claims.engine import evaluate_claim
+from harness.claims.errors import ClaimError
+from harness.claims.figures import FIGURES
+from harness.claims.measures import MEASURES
+from harness.claims.outcome import (
+    CheckProtocolResult,
+    CheckResult,
+    ClaimOutcome,
+    ConditionResult,
+    ProtocolData,
+)
+from harness.claims.report import ReportPaths, write_index, write_report
+from harness.claims.results import RUN_STATUSES, RunTable
+from harness.claims.spec import CLAIMS_DIR, ClaimSpec, list_claims, load_claim, parse_claim
+from harness.claims.statistics import STATISTICS
+from harness.claims.verdicts import Verdict
+
+__all__ = [
+    "CLAIMS_DIR",
+    "FIGURES",
+    "MEASURES",
+    "RUN_STATUSES",
+    "STATISTICS",
+    "CheckProtocolResult",
+    "CheckResult",
+    "ClaimError",
+    "ClaimOutcome",
+    "ClaimSpec",
+    "ConditionResult",
+    "ProtocolData",
+    "ReportPaths",
+    "RunTable",
+    "Verdict",
+    "evaluate_claim",
+    "list_claims",
+    "load_claim",
+    "parse_claim",
+    "write_index",
+    "write_report",
+]

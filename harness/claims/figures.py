@@ -1,0 +1,564 @@
+"""Figures of claim reports: a registry of seaborn/matplotlib plots drawn headless (Agg).
+
+A claim file lists its figures; each entry names a registered figure and its arguments::
+
+    figures:
+      - {name: measure_vs_param, measure: throughput, x: train.batch_size, logx: true}
+      - {name: curves, metric: val/accuracy, hue: train.batch_size, protocols: [tuned_lr]}
+      - {name: layer_profile, prefix: "grad_norm/", suffix: ".W", hue: model.activation}
+      - {name: bar, measure: epochs_to_target, x: model.activation}
+
+Every figure draws what the statistics saw: the runs kept after the nuisance selection.
+Centers are medians over seeds; bands are bootstrap 95 % CIs of the median
+(``measure_vs_param``, ``bar``) or the interquartile range (``curves``, ``layer_profile``).
+"Not reached" (∞) values are never dropped silently: they are drawn as markers on the top edge.
+Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas, never pyplot, so no
+display and no global backend change is needed. matplotlib and seaborn are imported inside the
+drawing functions: loading and validating a claim file must not pay their import time.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from harness.claims.filters import (
+    is_numeric_key,
+    parse_where,
+    sort_keys,
+    value_key,
+    value_label,
+)
+from harness.claims.measures import layer_columns
+from models.base import Component
+from models.registry import Registry
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from harness.claims.measures import Measure
+    from harness.claims.outcome import ProtocolData
+
+__all__ = ["FIGURES", "ClaimFigure", "FigureContext", "render_figure"]
+
+FIGURES: Registry[type[ClaimFigure]] = Registry("figure")
+
+#: Resamples for the CI bands of figures (tables and verdicts use the claim's own bootstrap).
+_FIG_BOOT = 1000
+_FIG_SEED = 0
+_DPI = 110
+_NOT_REACHED = "not reached (∞)"
+
+
+@dataclass
+class FigureContext:
+    """What a figure may draw from: each protocol's kept runs and the claim's measures."""
+
+    protocols: Mapping[str, ProtocolData]
+    measures: Mapping[str, Measure]
+
+    def measure_label(self, name: str) -> str:
+        m = self.measures.get(name)
+        if m is None:
+            return name
+        label = m.label or name.replace("_", " ")
+        return f"{label} ({m.unit})" if m.unit else label
+
+
+def _theme() -> Any:
+    """seaborn's readable defaults as a context (rcParams restored afterwards)."""
+    import matplotlib as mpl
+    import seaborn as sns
+
+    rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=1.0)}
+    rc.update({"axes.titleweight": "bold", "legend.frameon": True, "figure.dpi": _DPI})
+    return mpl.rc_context(rc)
+
+
+def _figure(
+    ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4.4
+) -> tuple[Figure, np.ndarray]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).reshape(nrows, ncols)
+    return fig, axes
+
+
+def _suptitle(fig: Figure, text: str) -> None:
+    """A figure title wrapped to the figure's width (long titles are clipped otherwise)."""
+    chars = max(30, int(fig.get_figwidth() * 10))
+    fig.suptitle(textwrap.fill(text, chars))
+
+
+def _no_data(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+
+
+def _palette(n: int, numeric: bool) -> list[Any]:
+    import seaborn as sns
+
+    if numeric and n > 4:
+        return list(sns.color_palette("viridis", n))
+    return list(sns.color_palette("deep", max(n, 1)))
+
+
+def _boot_median_ci(x: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Median of ``x`` (inf allowed) and a bootstrap CI of it; NaNs are ignored."""
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return np.nan, np.nan, np.nan
+    med = float(np.median(x))
+    if x.size == 1:
+        return med, med, med
+    draws = np.median(x[rng.integers(0, x.size, size=(_FIG_BOOT, x.size))], axis=1)
+    lo = float(np.quantile(draws, 0.025, method="lower"))
+    hi = float(np.quantile(draws, 0.975, method="higher"))
+    return med, lo, hi
+
+
+class ClaimFigure(Component):
+    """Base: subclasses store their keyword arguments and implement :meth:`draw`."""
+
+    where: Any
+
+    def names(self) -> tuple[list[str], list[str]]:
+        """``(measures, params)`` this figure refers to, for validation."""
+        return [], []
+
+    def check_names(self, measures: set[str], params: set[str]) -> list[tuple[str, Any, str]]:
+        """Problems as ``(argument, value, allowed)`` for unknown measures or parameters."""
+        out = []
+        ms, ps = self.names()
+        cfg = self.get_config()
+        for arg, val in cfg.items():
+            if val in ms and val not in measures:
+                out.append((arg, val, f"a measure of this claim: {', '.join(sorted(measures))}"))
+            if val in ps and val not in params:
+                out.append(
+                    (arg, val, f"a searched parameter or 'protocol': {', '.join(sorted(params))}")
+                )
+        if self.where is not None:
+            for p in parse_where(self.where).params - params:
+                out.append(("where", p, f"a searched parameter: {', '.join(sorted(params))}"))
+        return out
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        if self.where is not None:
+            parse_where(self.where)
+        return []
+
+    def draw(self, ctx: FigureContext, protocols: Sequence[str], title: str | None) -> Figure:
+        raise NotImplementedError
+
+    def _frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.where is None:
+            return frame
+        return frame[parse_where(self.where).mask(frame)]
+
+
+def _runs_frame(ctx: FigureContext, protocols: Sequence[str]) -> pd.DataFrame:
+    frames = [ctx.protocols[p].measures for p in protocols if p in ctx.protocols]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _hue_groups(df: pd.DataFrame, hue: str | None) -> list[tuple[str, pd.DataFrame, Any]]:
+    if hue is None or hue not in df.columns:
+        return [("", df, None)]
+    keys = [value_key(v) for v in df[hue]]
+    out = []
+    for k in sort_keys(keys):
+        out.append((value_label(k), df[np.array([x == k for x in keys])], k))
+    return out
+
+
+def _set_x(ax: Axes, xs: list[float], logx: bool) -> None:
+    if logx and all(x > 0 for x in xs):
+        ax.set_xscale("log", base=2 if all(float(x).is_integer() for x in xs) else 10)
+    if len(xs) <= 12:
+        ax.set_xticks(xs)
+        ax.set_xticklabels([value_label(x) for x in xs], rotation=45 if len(xs) > 8 else 0)
+        ax.minorticks_off()
+
+
+def _mark_not_reached(ax: Axes, xs: list[float], color: Any, label: bool) -> None:
+    """Open triangles on the top edge for groups whose median is ∞."""
+    if not xs:
+        return
+    ax.scatter(
+        xs,
+        [0.97] * len(xs),
+        transform=ax.get_xaxis_transform(),
+        marker="^",
+        s=70,
+        facecolors="none",
+        edgecolors=[color],
+        linewidths=1.6,
+        label=_NOT_REACHED if label else None,
+        clip_on=False,
+        zorder=5,
+    )
+
+
+@FIGURES.register("measure_vs_param")
+class MeasureVsParam(ClaimFigure):
+    """A measure against a numeric parameter: median over seeds with a 95 % CI band.
+
+    ``hue`` is ``protocol`` (one line per protocol, the default) or a parameter (one line per
+    value, one panel per protocol).
+    """
+
+    def __init__(
+        self,
+        *,
+        measure: str,
+        x: str,
+        hue: str = "protocol",
+        logx: bool = False,
+        logy: bool = False,
+        where: Any = None,
+    ) -> None:
+        self.measure = measure
+        self.x = x
+        self.hue = hue
+        self.logx = logx
+        self.logy = logy
+        self.where = where
+
+    def names(self) -> tuple[list[str], list[str]]:
+        return [self.measure], [self.x, self.hue]
+
+    def draw(self, ctx: FigureContext, protocols: Sequence[str], title: str | None) -> Figure:
+        panels = [list(protocols)] if self.hue == "protocol" else [[p] for p in protocols]
+        fig, axes = _figure(ncols=len(panels))
+        rng = np.random.default_rng(_FIG_SEED)
+        for ax, plist in zip(axes[0], panels):
+            df = _runs_frame(ctx, plist)
+            df = self._frame(df) if len(df) else df
+            groups = _hue_groups(df, self.hue)
+            numeric_hue = all(is_numeric_key(k) for *_, k in groups if k is not None)
+            colors = _palette(len(groups), numeric_hue)
+            all_x: list[float] = []
+            labelled_inf = False
+            for (label, g, _), color in zip(groups, colors):
+                xkeys = [value_key(v) for v in g[self.x]]
+                xs = [k for k in sort_keys(xkeys) if is_numeric_key(k)]
+                stats = []
+                for xv in xs:
+                    vals = g[self.measure].to_numpy(dtype=float)[np.array([k == xv for k in xkeys])]
+                    stats.append(_boot_median_ci(vals, rng))
+                if not xs:
+                    continue
+                arr = np.array(stats, dtype=float)
+                xf = np.array(xs, dtype=float)
+                finite = np.isfinite(arr[:, 0])
+                lo = np.where(np.isfinite(arr[:, 1]), arr[:, 1], np.nan)
+                hi = np.where(np.isfinite(arr[:, 2]), arr[:, 2], np.nan)
+                ax.plot(
+                    xf[finite], arr[finite, 0], marker="o", color=color, label=label or None, lw=2
+                )
+                ax.fill_between(xf, lo, hi, color=color, alpha=0.18, lw=0)
+                inf_x = [float(x) for x, m in zip(xs, arr[:, 0]) if np.isposinf(m)]
+                _mark_not_reached(ax, inf_x, color, label=bool(inf_x) and not labelled_inf)
+                labelled_inf = labelled_inf or bool(inf_x)
+                all_x.extend(float(x) for x in xs)
+            if not all_x:
+                _no_data(ax, f"no values of {self.measure}")
+            _set_x(ax, sorted(set(all_x)), self.logx)
+            if self.logy:
+                ax.set_yscale("log")
+            ax.set_xlabel(self.x)
+            ax.set_ylabel(ctx.measure_label(self.measure))
+            if self.hue != "protocol":
+                ax.set_title(plist[0], fontsize="medium")
+            if len(groups) > 1 or labelled_inf:
+                ax.legend(
+                    title=self.hue if self.hue != "protocol" else "protocol", fontsize="small"
+                )
+        _suptitle(fig, title or f"{ctx.measure_label(self.measure)} vs {self.x} (median, 95% CI)")
+        return fig
+
+
+@FIGURES.register("bar")
+class Bar(ClaimFigure):
+    """Group medians of a measure with 95 % CI error bars, per value of ``x`` (any type)."""
+
+    def __init__(
+        self,
+        *,
+        measure: str,
+        x: str,
+        hue: str | None = "protocol",
+        logy: bool = False,
+        where: Any = None,
+    ) -> None:
+        self.measure = measure
+        self.x = x
+        self.hue = hue
+        self.logy = logy
+        self.where = where
+
+    def names(self) -> tuple[list[str], list[str]]:
+        return [self.measure], [self.x, *([self.hue] if self.hue else [])]
+
+    def draw(self, ctx: FigureContext, protocols: Sequence[str], title: str | None) -> Figure:
+        df = _runs_frame(ctx, protocols)
+        if len(df):
+            df = self._frame(df)
+        groups = _hue_groups(df, self.hue)
+        xkeys_all = sort_keys(value_key(v) for v in df[self.x]) if len(df) else []
+        fig, axes = _figure(width=max(6.4, 0.9 * len(xkeys_all) * max(len(groups), 1) + 2))
+        ax = axes[0, 0]
+        rng = np.random.default_rng(_FIG_SEED)
+        colors = _palette(len(groups), False)
+        width = 0.8 / max(len(groups), 1)
+        top = 0.0
+        inf_marks = []
+        for j, ((_, g, _), color) in enumerate(zip(groups, colors)):
+            xkeys = [value_key(v) for v in g[self.x]]
+            for i, xv in enumerate(xkeys_all):
+                vals = g[self.measure].to_numpy(dtype=float)[
+                    np.array([k == xv for k in xkeys], dtype=bool)
+                ]
+                med, lo, hi = _boot_median_ci(vals, rng)
+                pos = i - 0.4 + width * (j + 0.5)
+                if np.isnan(med):
+                    continue
+                if np.isposinf(med):
+                    inf_marks.append((pos, color))
+                    continue
+                err_lo = med - lo if np.isfinite(lo) else 0.0
+                err_hi = hi - med if np.isfinite(hi) else 0.0
+                ax.bar(pos, med, width=width * 0.95, color=color)
+                ax.errorbar(pos, med, yerr=[[err_lo], [err_hi]], color="black", capsize=4, lw=1.2)
+                top = max(top, hi if np.isfinite(hi) else med)
+        if top == 0.0 and not inf_marks:
+            _no_data(ax, f"no values of {self.measure}")
+        for pos, color in inf_marks:
+            ax.annotate(
+                "∞",
+                (pos, 0.93),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                fontsize="large",
+                color=color,
+                fontweight="bold",
+            )
+        ax.set_xticks(range(len(xkeys_all)))
+        ax.set_xticklabels(
+            [value_label(k) for k in xkeys_all], rotation=20 if len(xkeys_all) > 4 else 0
+        )
+        if self.logy:
+            ax.set_yscale("log")
+        ax.set_xlabel(self.x)
+        ax.set_ylabel(ctx.measure_label(self.measure))
+        if len(groups) > 1:
+            from matplotlib.patches import Patch
+
+            handles = [Patch(color=c, label=lab) for (lab, *_), c in zip(groups, colors)]
+            ax.legend(handles=handles, title=self.hue, fontsize="small")
+        note = "; ∞ = not reached" if inf_marks else ""
+        _suptitle(
+            fig, title or f"{ctx.measure_label(self.measure)} by {self.x} (median, 95% CI{note})"
+        )
+        return fig
+
+
+@FIGURES.register("curves")
+class Curves(ClaimFigure):
+    """Learning curves per group: median over seeds per epoch with the interquartile band.
+
+    One panel per protocol; one line per value of ``hue``.
+    """
+
+    def __init__(
+        self,
+        *,
+        metric: str,
+        hue: str,
+        logy: bool = False,
+        where: Any = None,
+    ) -> None:
+        self.metric = metric
+        self.hue = hue
+        self.logy = logy
+        self.where = where
+
+    def names(self) -> tuple[list[str], list[str]]:
+        return [], [self.hue]
+
+    def draw(self, ctx: FigureContext, protocols: Sequence[str], title: str | None) -> Figure:
+        import seaborn as sns
+
+        fig, axes = _figure(ncols=len(protocols))
+        for ax, p in zip(axes[0], protocols):
+            d = ctx.protocols[p]
+            runs = self._frame(d.measures)
+            keys = ["protocol", "trial", "replicate"]
+            if self.metric not in d.table.curves.columns:
+                _no_data(ax, f"{self.metric} not recorded")
+                continue
+            cur = d.table.curves.merge(runs[[*keys, self.hue]], on=keys)
+            cur = cur[["epoch", self.metric, self.hue]].copy()
+            hkeys = [value_key(v) for v in cur[self.hue]]
+            order = sort_keys(hkeys)
+            cur["_hue"] = [value_label(k) for k in hkeys]
+            numeric = all(is_numeric_key(k) for k in order)
+            palette = dict(zip([value_label(k) for k in order], _palette(len(order), numeric)))
+            sns.lineplot(
+                data=cur,
+                x="epoch",
+                y=self.metric,
+                hue="_hue",
+                hue_order=[value_label(k) for k in order],
+                palette=palette,
+                estimator="median",
+                errorbar=("pi", 50),
+                ax=ax,
+                lw=1.8,
+            )
+            if self.logy:
+                ax.set_yscale("log")
+            ax.set_title(p, fontsize="medium")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(self.metric)
+            leg = ax.get_legend()
+            if leg is not None:
+                leg.set_title(self.hue)
+                ncol = 2 if len(order) > 6 else 1
+                ax.legend(title=self.hue, fontsize="x-small", ncol=ncol)
+        _suptitle(fig, title or f"{self.metric} per epoch (median over seeds, IQR band)")
+        return fig
+
+
+@FIGURES.register("layer_profile")
+class LayerProfile(ClaimFigure):
+    """A per-layer telemetry value against depth (layer index), one panel per epoch.
+
+    ``epochs``: list of epoch numbers and/or ``last``; default ``[0, last]`` (at init and at the
+    end). Median over runs with the interquartile band; log y by default (gradient norms).
+    """
+
+    def __init__(
+        self,
+        *,
+        prefix: str = "grad_norm/",
+        suffix: str = "",
+        hue: str = "model.activation",
+        epochs: Any = (0, "last"),
+        logy: bool = True,
+        where: Any = None,
+    ) -> None:
+        self.prefix = prefix
+        self.suffix = suffix
+        self.hue = hue
+        self.epochs = epochs
+        self.logy = logy
+        self.where = where
+
+    def names(self) -> tuple[list[str], list[str]]:
+        return [], [self.hue]
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        out = super().validate()
+        eps = list(self.epochs) if isinstance(self.epochs, (list, tuple)) else [self.epochs]
+        for e in eps:
+            if not (e == "last" or (isinstance(e, int) and not isinstance(e, bool) and e >= 0)):
+                out.append(
+                    ("epochs", self.epochs, "a list of epochs (integers >= 0) and/or 'last'")
+                )
+        return out
+
+    def draw(self, ctx: FigureContext, protocols: Sequence[str], title: str | None) -> Figure:
+        import seaborn as sns
+
+        eps = list(self.epochs) if isinstance(self.epochs, (list, tuple)) else [self.epochs]
+        fig, axes = _figure(ncols=len(eps), nrows=len(protocols), width=5.6)
+        keys = ["protocol", "trial", "replicate"]
+        for r, p in enumerate(protocols):
+            d = ctx.protocols[p]
+            runs = self._frame(d.measures)
+            cols = layer_columns(d.table.curves.columns, self.prefix, self.suffix)
+            cur = d.table.curves.merge(runs[[*keys, self.hue]], on=keys)
+            for c, ep in enumerate(eps):
+                ax = axes[r, c]
+                if not cols or cur.empty:
+                    _no_data(ax, f"no {self.prefix}* telemetry")
+                    continue
+                if ep == "last":
+                    last = cur.groupby(keys)["epoch"].transform("max")
+                    rows = cur[cur["epoch"] == last]
+                else:
+                    rows = cur[cur["epoch"] == ep]
+                long = []
+                for _, row in rows.iterrows():
+                    vals = row[cols].to_numpy(dtype=float)
+                    present = [i for i, v in enumerate(vals) if np.isfinite(v)]
+                    for pos, i in enumerate(present):
+                        long.append(
+                            {"layer": pos + 1, "value": vals[i], "hue": value_label(row[self.hue])}
+                        )
+                if not long:
+                    _no_data(ax, f"no data at epoch {ep}")
+                    continue
+                ldf = pd.DataFrame(long)
+                if self.logy:
+                    ldf = ldf[ldf["value"] > 0]
+                order = [value_label(k) for k in sort_keys(value_key(v) for v in runs[self.hue])]
+                order = [o for o in order if o in set(ldf["hue"])]
+                sns.lineplot(
+                    data=ldf,
+                    x="layer",
+                    y="value",
+                    hue="hue",
+                    hue_order=order,
+                    palette=dict(zip(order, _palette(len(order), False))),
+                    estimator="median",
+                    errorbar=("pi", 50),
+                    marker="o",
+                    ax=ax,
+                )
+                if self.logy:
+                    ax.set_yscale("log")
+                when = (
+                    "at init (epoch 0)"
+                    if ep == 0
+                    else ("last epoch" if ep == "last" else f"epoch {ep}")
+                )
+                ax.set_title(f"{p}: {when}" if len(protocols) > 1 else when, fontsize="medium")
+                from matplotlib.ticker import MaxNLocator
+
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.set_xlabel("layer (1 = nearest the input)")
+                ax.set_ylabel(f"{self.prefix.rstrip('/')}{self.suffix}")
+                leg = ax.get_legend()
+                if leg is not None:
+                    ax.legend(title=self.hue, fontsize="small")
+        _suptitle(
+            fig, title or f"{self.prefix.rstrip('/')} through depth (median over runs, IQR band)"
+        )
+        return fig
+
+
+def render_figure(
+    figure: ClaimFigure,
+    ctx: FigureContext,
+    protocols: Sequence[str],
+    path: Path,
+    title: str | None = None,
+) -> Path:
+    """Draw one figure and save it as PNG at ``path``."""
+    with _theme():
+        fig = figure.draw(ctx, [p for p in protocols if p in ctx.protocols], title)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=_DPI)
+    return path

@@ -1,0 +1,200 @@
+"""What :func:`harness.claims.engine.evaluate_claim` returns: verdicts and the numbers behind them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness.claims.resampling import GroupedMeasures
+from harness.claims.results import RunTable
+from harness.claims.verdicts import Verdict
+
+__all__ = [
+    "CheckProtocolResult",
+    "CheckResult",
+    "ClaimOutcome",
+    "ConditionResult",
+    "ProtocolData",
+    "StratumResult",
+]
+
+
+def _json_num(x: float) -> float | str | None:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(x)
+
+
+@dataclass
+class StratumResult:
+    """One stratum of a ``by`` statistic combined with ``all`` / ``any``."""
+
+    label: str
+    estimate: float
+    ci: tuple[float, float]
+    verdict: Verdict
+
+
+@dataclass
+class ConditionResult:
+    """One statistic + rule under one protocol, with every number behind its verdict."""
+
+    id: str
+    check_id: str
+    protocol: str
+    statistic: str
+    rule: str
+    verdict: Verdict
+    estimate: float
+    ci: tuple[float, float]
+    level: float
+    n_seeds: int
+    n_runs: int
+    n_failed: int
+    n_diverged: int
+    explanation: str
+    reason: str = ""
+    strata: list[StratumResult] = field(default_factory=list)
+    effect: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "check": self.check_id,
+            "protocol": self.protocol,
+            "statistic": self.statistic,
+            "rule": self.rule,
+            "verdict": str(self.verdict),
+            "estimate": _json_num(self.estimate),
+            "ci_low": _json_num(self.ci[0]),
+            "ci_high": _json_num(self.ci[1]),
+            "level": self.level,
+            "n_seeds": self.n_seeds,
+            "n_runs": self.n_runs,
+            "n_failed": self.n_failed,
+            "n_diverged": self.n_diverged,
+            "reason": self.reason,
+            "explanation": self.explanation,
+            "strata": [
+                {
+                    "label": s.label,
+                    "estimate": _json_num(s.estimate),
+                    "ci_low": _json_num(s.ci[0]),
+                    "ci_high": _json_num(s.ci[1]),
+                    "verdict": str(s.verdict),
+                }
+                for s in self.strata
+            ],
+            "effect": {k: _json_num(v) for k, v in self.effect.items()},
+        }
+
+
+@dataclass
+class CheckProtocolResult:
+    """A check under one protocol (its conditions combined in Kleene logic)."""
+
+    protocol: str
+    verdict: Verdict
+    conditions: list[ConditionResult]
+    explanation: str
+
+
+@dataclass
+class CheckResult:
+    """A check across its protocols."""
+
+    id: str
+    claim: str
+    why: str
+    verdict: Verdict
+    protocols: dict[str, CheckProtocolResult]
+    explanation: str
+    headline: bool = False
+
+    @property
+    def conditions(self) -> list[ConditionResult]:
+        return [c for p in self.protocols.values() for c in p.conditions]
+
+
+@dataclass
+class ProtocolData:
+    """What one protocol's evaluation saw: its runs, measures and the nuisance selection."""
+
+    name: str
+    description: str
+    runs_from: str
+    table: RunTable  # the runs kept after where + selection (their curves included)
+    measures: pd.DataFrame  # per-run measures of the kept runs
+    all_measures: pd.DataFrame  # per-run measures before the selection
+    selection: pd.DataFrame | None
+    grouped: GroupedMeasures
+    scientific: list[str]
+    nuisance: list[str]
+    status_counts: dict[str, int]  # over every run of the protocol, before selection
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClaimOutcome:
+    """Verdicts of every check of a claim, and the data they came from."""
+
+    claim_id: str
+    title: str
+    budget: str
+    checks: list[CheckResult]
+    protocols: dict[str, ProtocolData]
+    caveats: list[str]
+    n_boot: int
+    level: float
+
+    @property
+    def verdicts(self) -> dict[str, Verdict]:
+        return {c.id: c.verdict for c in self.checks}
+
+    def conditions_frame(self) -> pd.DataFrame:
+        """Every condition result as a row (for CSV artifacts)."""
+        rows = []
+        for c in self.checks:
+            for r in c.conditions:
+                d = r.to_dict()
+                d.pop("strata")
+                eff = d.pop("effect")
+                d.update({f"effect/{k}": v for k, v in eff.items()})
+                rows.append(d)
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (verdicts, numbers, caveats)."""
+        return {
+            "claim": self.claim_id,
+            "title": self.title,
+            "budget": self.budget,
+            "n_boot": self.n_boot,
+            "level": self.level,
+            "checks": [
+                {
+                    "id": c.id,
+                    "claim": c.claim,
+                    "verdict": str(c.verdict),
+                    "explanation": c.explanation,
+                    "headline": c.headline,
+                    "protocols": {
+                        p: {
+                            "verdict": str(r.verdict),
+                            "explanation": r.explanation,
+                            "conditions": [x.to_dict() for x in r.conditions],
+                        }
+                        for p, r in c.protocols.items()
+                    },
+                }
+                for c in self.checks
+            ],
+            "caveats": list(self.caveats),
+            "runs": {p: d.status_counts for p, d in self.protocols.items()},
+        }

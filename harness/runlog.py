@@ -1,0 +1,123 @@
+"""Record one training run in MLflow: the naming contract of :mod:`harness.tracking` applied.
+
+Training does not log and logging does not train: :func:`open_run` creates the run and logs its
+config *before* training (so a crash keeps what was known), :func:`finish_run` logs what the
+:class:`~harness.train.History` measured, and :func:`fail_run` closes a run whose training raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.config import flatten
+from harness.tracking import Tracker, provenance_tags
+
+__all__ = ["fail_run", "finish_run", "history_csv", "open_run", "run_url"]
+
+
+def history_csv(records: Sequence[Mapping[str, float]]) -> str:
+    """The per-epoch records as CSV text (one column per metric, ``epoch`` first)."""
+    columns: dict[str, None] = {"epoch": None}
+    for rec in records:
+        columns.update(dict.fromkeys(rec))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), restval="")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow(dict(rec))
+    return buf.getvalue()
+
+
+def open_run(
+    tracker: Tracker,
+    experiment_id: str,
+    config: Mapping[str, Any],
+    *,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    command: str | None = None,
+    extra_params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> str:
+    """Create the run, log the flattened config as params and the provenance tags."""
+    all_tags: dict[str, Any] = provenance_tags(command)
+    all_tags["seed"] = config.get("seed", "")
+    all_tags["status"] = "running"
+    all_tags.update(tags or {})
+    run_id = tracker.start_run(
+        experiment_id, run_name=run_name, parent_run_id=parent_run_id, tags=all_tags
+    )
+    params = flatten({k: v for k, v in config.items() if k in ("seed", "data", "model", "train")})
+    params.update(extra_params or {})
+    tracker.log_params(run_id, params)
+    tracker.log_text(run_id, yaml.safe_dump(dict(config), sort_keys=False), "config.yaml")
+    return run_id
+
+
+def finish_run(
+    tracker: Tracker,
+    run_id: str,
+    result: Any,
+    *,
+    splits: Any = None,
+    log_model: bool = True,
+    extra_tags: Mapping[str, Any] | None = None,
+    title: str = "",
+) -> None:
+    """Log metrics per epoch, summary metrics, status tags and artifacts; then end the run."""
+    from harness.runplots import plot_learning_curves
+
+    history = result.history
+    tracker.log_history(run_id, history.records)
+    summary = history.summary()
+    last_epoch = int(summary["epochs"])
+    tracker.log_metrics(
+        run_id,
+        [(k, v, last_epoch) for k, v in summary.items() if not k.startswith(("final/", "best/"))],
+    )
+    tags = {"status": history.status, "reason": history.reason}
+    tags.update(extra_tags or {})
+    tracker.set_tags(run_id, tags)
+    tracker.log_text(run_id, history_csv(history.records), "history.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        if history.records:
+            png = plot_learning_curves(
+                history.records, Path(tmp) / "learning_curves.png", title=title
+            )
+            tracker.log_file(run_id, png)
+    if splits is not None:
+        tracker.log_dataset(run_id, splits)
+    if log_model and result.network is not None and history.status != "diverged":
+        example = splits.val.X[:5] if splits is not None else None
+        tracker.log_model(run_id, result.network, example=example)
+    tracker.end_run(run_id, history.status)
+
+
+def fail_run(tracker: Tracker, run_id: str, exc: BaseException) -> None:
+    """Close a run whose training raised: status and reason tags, the traceback, FAILED/KILLED."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    status = "interrupted" if interrupted else "failed"
+    reason = "interrupted by the user (Ctrl-C)" if interrupted else f"{type(exc).__name__}: {exc}"
+    try:
+        tracker.set_tags(run_id, {"status": status, "reason": reason[:5000]})
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        tracker.log_text(run_id, tb, "error.txt")
+    finally:
+        tracker.end_run(run_id, status)
+
+
+def run_url(
+    tracker: Tracker, experiment_id: str, run_id: str, *, host: str = "127.0.0.1:5000"
+) -> str:
+    """Where the run is in the UI started by ``harness ui`` (or the tracking server itself)."""
+    uri = tracker.tracking_uri
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else f"http://{host}"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"

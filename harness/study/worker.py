@@ -1,0 +1,198 @@
+"""What a worker process does with one trial: train its replicate seeds, report, return.
+
+A worker never touches MLflow (the driver is the only MLflow writer). It talks to the Optuna
+storage only to report intermediate values and ask whether to prune, through a ``Trial`` object
+re-attached by id, so pruning works across processes. Replicate seeds of one configuration are
+trained in lockstep, epoch by epoch, and the pruner sees the mean over seeds, so a configuration is
+judged on its average and not on one lucky seed.
+
+Everything in :class:`TrialTask` and :class:`TrialOutcome` is plain data (picklable), and
+:func:`execute_trial` catches every exception of training into a failed outcome with its reason.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ReplicateOutcome", "TrialOutcome", "TrialTask", "execute_trial"]
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """One trial, as sent to a worker."""
+
+    study_name: str
+    storage_url: str
+    trial_id: int
+    number: int
+    configs: tuple[dict[str, Any], ...]  # one resolved run config per replicate seed
+    prune_metric: str | None = None  # None: the trial is never pruned
+    pruner_spec: Any = None
+    data_dir: str | None = None
+    blas_threads: int = 1
+    keep_weights: bool = True
+
+
+@dataclass
+class ReplicateOutcome:
+    """One seed's run inside a trial."""
+
+    replicate: int
+    seed: int
+    status: str
+    reason: str
+    records: list[dict[str, float]]
+    summary: dict[str, float]
+    network_config: dict[str, Any] | None = None
+    model_npz: bytes | None = None  # the trained weights (network.save_weights), replicate 0 only
+
+
+@dataclass
+class TrialOutcome:
+    """What the driver receives back for a trial."""
+
+    number: int
+    trial_id: int
+    state: str  # "complete" | "pruned" | "failed"
+    reason: str
+    replicates: list[ReplicateOutcome] = field(default_factory=list)
+    pruned_at_epoch: int | None = None
+    intermediate: dict[int, float] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    pid: int = 0
+
+    def mean_records(self) -> list[dict[str, float]]:
+        """Per-epoch records averaged over replicates (epochs present in any replicate)."""
+        if len(self.replicates) == 1:
+            return [dict(r) for r in self.replicates[0].records]
+        by_epoch: dict[int, dict[str, list[float]]] = {}
+        for rep in self.replicates:
+            for rec in rep.records:
+                slot = by_epoch.setdefault(int(rec["epoch"]), {})
+                for k, v in rec.items():
+                    if k != "epoch":
+                        slot.setdefault(k, []).append(v)
+        out = []
+        for epoch in sorted(by_epoch):
+            rec = {"epoch": float(epoch)}
+            for k, vs in by_epoch[epoch].items():
+                finite = [v for v in vs if math.isfinite(v)]
+                rec[k] = float(np.mean(finite)) if finite else float("nan")
+            out.append(rec)
+        return out
+
+
+def _attach_trial(task: TrialTask) -> Any:
+    """The live Optuna trial of ``task`` (for report/should_prune), or None without pruning."""
+    if task.prune_metric is None:
+        return None
+    import optuna
+
+    from harness.study.samplers import make_pruner
+    from harness.study.storage import make_storage
+
+    study = optuna.load_study(
+        study_name=task.study_name,
+        storage=make_storage(task.storage_url),
+        pruner=make_pruner(task.pruner_spec),
+    )
+    return optuna.trial.Trial(study, task.trial_id)
+
+
+def execute_trial(task: TrialTask) -> TrialOutcome:
+    """Train every replicate of ``task`` and return the outcome (never raises for training)."""
+    from threadpoolctl import threadpool_limits
+
+    t0 = time.perf_counter()
+    outcome = TrialOutcome(
+        number=task.number, trial_id=task.trial_id, state="complete", reason="", pid=os.getpid()
+    )
+    with threadpool_limits(limits=task.blas_threads, user_api="blas"):
+        try:
+            _run_replicates(task, outcome)
+        except Exception as exc:  # a trial that raises is a failed trial, not a crashed study
+            outcome.state = "failed"
+            outcome.reason = f"{type(exc).__name__}: {exc}"
+            outcome.reason += "\n" + "".join(traceback.format_exc(limit=8))
+    outcome.wall_time_s = time.perf_counter() - t0
+    return outcome
+
+
+def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
+    from harness.experiment import build_run
+    from harness.train import StopTraining
+
+    trial = _attach_trial(task)
+    metric = task.prune_metric or ""
+    prune_reason: list[str] = []
+
+    def stop_if_pruned(epoch: int, record: Any) -> None:
+        if prune_reason:
+            raise StopTraining("pruned", prune_reason[0])
+
+    runs = [
+        build_run(cfg, callbacks=[stop_if_pruned], data_dir=task.data_dir, resolved=True)
+        for cfg in task.configs
+    ]
+    gens = [run.trainer.epochs() for run in runs]
+    active = list(range(len(gens)))
+    while active:
+        records: list[dict[str, float]] = []
+        for i in list(active):
+            try:
+                records.append(next(gens[i]))
+            except StopIteration:
+                active.remove(i)
+        if not records or trial is None or prune_reason:
+            continue
+        epoch = int(records[0]["epoch"])
+        values = [r[metric] for r in records if math.isfinite(r.get(metric, math.nan))]
+        if epoch == 0 or not values:
+            continue
+        value = float(np.mean(values))
+        trial.report(value, epoch)
+        outcome.intermediate[epoch] = value
+        if trial.should_prune():
+            prune_reason.append(
+                f"pruned at epoch {epoch}: mean {metric} = {value:.4g} over {len(values)} seed(s)"
+            )
+            outcome.pruned_at_epoch = epoch
+    for i, run in enumerate(runs):
+        h = run.trainer.history
+        rep = ReplicateOutcome(
+            replicate=i,
+            seed=int(task.configs[i]["seed"]),
+            status=h.status,
+            reason=h.reason,
+            records=h.records,
+            summary=h.summary(),
+        )
+        if task.keep_weights and i == 0 and h.status != "diverged":
+            rep.network_config = run.network.get_config()
+            rep.model_npz = _weights_bytes(run.network)
+        outcome.replicates.append(rep)
+    bad = [r for r in outcome.replicates if r.status in ("diverged", "failed")]
+    if prune_reason:
+        outcome.state, outcome.reason = "pruned", prune_reason[0]
+    elif bad:
+        outcome.state = "failed"
+        outcome.reason = "; ".join(f"seed {r.seed}: {r.status}: {r.reason}" for r in bad)
+    else:
+        outcome.reason = "; ".join(sorted({r.reason for r in outcome.replicates}))
+
+
+def _weights_bytes(network: Any) -> bytes:
+    """The network's ``save_weights`` file as bytes (sent back to the driver, not re-pickled)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights.npz"
+        network.save_weights(path)
+        return path.read_bytes()

@@ -1,0 +1,316 @@
+"""MLflow tracking through ``MlflowClient`` with explicit run ids (no fluent active-run state).
+
+Why the client API: the fluent API keeps a per-thread "active run", which is how parallel trials
+end up under the wrong parent (optuna#4088, mlflow#3592). Here every call names its run id, runs
+are created by one writer process, and parent/child links are the ``mlflow.parentRunId`` tag.
+
+Store: ``--tracking-uri`` / ``MLFLOW_TRACKING_URI`` name any store or server; the default is
+``sqlite:///<cwd>/mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts`` (MLflow >= 3.13
+refuses a plain file store).
+
+Naming contract (tests read it back):
+
+- params: the resolved config flattened to dotted keys (``train.optimizer.lr``);
+- metrics: per epoch with ``step=epoch``, named ``split/metric`` (``train/loss``, ``val/accuracy``);
+- tags: ``status``, ``reason``, ``seed``, ``git.commit``, ``git.dirty``, ``versions.<pkg>``,
+  ``blas.library``, ``blas.threads``, ``command``;
+- artifacts: ``config.yaml``, ``history.csv``, ``learning_curves.png``, ``model/`` (pyfunc).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_STORE_DIR",
+    "STATUS_MAP",
+    "Tracker",
+    "default_tracking_uri",
+    "provenance_tags",
+    "resolve_tracking_uri",
+]
+
+DEFAULT_STORE_DIR = "mlruns"
+# MLflow's documented limits: 1000 metrics / 100 params / 100 tags per log_batch call
+_MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100
+_MAX_PARAM_LEN = 6000
+
+#: run status (harness) -> MLflow run status
+STATUS_MAP = {
+    "completed": "FINISHED",
+    "target_reached": "FINISHED",
+    "early_stopped": "FINISHED",
+    "max_steps": "FINISHED",
+    "diverged": "FAILED",
+    "failed": "FAILED",
+    "pruned": "KILLED",
+    "interrupted": "KILLED",
+}
+
+
+def default_tracking_uri(root: str | Path | None = None) -> str:
+    """``sqlite:///<root>/mlruns/mlflow.db`` (absolute, so any working directory sees one store)."""
+    base = Path(root) if root is not None else Path.cwd()
+    return f"sqlite:///{(base / DEFAULT_STORE_DIR / 'mlflow.db').resolve()}"
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """The explicit URI, else ``MLFLOW_TRACKING_URI``, else the local default store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def _artifact_root_for(uri: str) -> str | None:
+    """Where new experiments keep artifacts: next to a local sqlite DB; the server's choice else."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :])
+        return (db.parent / "artifacts").resolve().as_uri()
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _static_provenance() -> dict[str, str]:
+    tags: dict[str, str] = {}
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        if commit:
+            tags["git.commit"] = commit
+            tags["mlflow.source.git.commit"] = commit
+            tags["git.dirty"] = "true" if dirty else "false"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    tags.setdefault("git.commit", "unknown")
+    tags.setdefault("git.dirty", "unknown")
+    for pkg in ("nn-harness", "numpy", "scipy", "optuna", "mlflow", "joblib", "scikit-learn"):
+        try:
+            tags[f"versions.{pkg}"] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    tags["versions.python"] = sys.version.split()[0]
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if blas:
+            tags["blas.library"] = f"{blas[0].get('internal_api')} {blas[0].get('version')}"
+            tags["blas.threads"] = str(blas[0].get("num_threads"))
+    except Exception:  # threadpoolctl introspection is best-effort provenance
+        pass
+    return tags
+
+
+def provenance_tags(command: str | None = None) -> dict[str, str]:
+    """Git commit and dirty flag, package versions, BLAS library and threads, the command."""
+    tags = dict(_static_provenance())
+    # threads can be capped per worker after start-up, so read them now
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if blas:
+            tags["blas.threads"] = str(blas[0].get("num_threads"))
+    except Exception:
+        pass
+    tags["command"] = command if command is not None else shlex.join(["harness", *sys.argv[1:]])
+    return tags
+
+
+def _clean_metric(value: float) -> float | None:
+    """MLflow stores NaN but not in every backend; skip non-finite values (history.csv keeps them)."""
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+class Tracker:
+    """Writes runs to one MLflow store. Create it in the process that owns the study.
+
+    Parameters
+    ----------
+    tracking_uri : str, optional
+        Any MLflow store or server URI; default: :func:`resolve_tracking_uri`.
+    """
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        from mlflow import MlflowClient
+
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        if self.tracking_uri.startswith("sqlite:///"):
+            Path(self.tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+
+    # -- experiments and runs ----------------------------------------------------------------
+    def experiment(self, name: str, *, tags: Mapping[str, str] | None = None) -> str:
+        """The id of experiment ``name``, created (with our artifact root) when absent."""
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return str(exp.experiment_id)
+        try:
+            return str(
+                self.client.create_experiment(
+                    name,
+                    artifact_location=_artifact_root_for(self.tracking_uri),
+                    tags=dict(tags or {}),
+                )
+            )
+        except Exception:
+            # another process created it between our lookup and create (mlflow#10334)
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return str(exp.experiment_id)
+
+    def start_run(
+        self,
+        experiment_id: str,
+        *,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a RUNNING run (a child when ``parent_run_id`` is given) and return its id."""
+        all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(experiment_id, tags=all_tags, run_name=run_name)
+        return str(run.info.run_id)
+
+    def end_run(self, run_id: str, status: str = "completed") -> None:
+        """Terminate with the MLflow status mapped from a harness status (or an MLflow one)."""
+        mlflow_status = STATUS_MAP.get(status, status)
+        self.client.set_terminated(run_id, status=mlflow_status)
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a run RUNNING again (a resumed sweep keeps its parent run)."""
+        self.client.update_run(run_id, status="RUNNING")
+
+    # -- params, tags, metrics ---------------------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [
+            Param(str(k), ("null" if v is None else str(v))[:_MAX_PARAM_LEN])
+            for k, v in params.items()
+        ]
+        for i in range(0, len(items), _MAX_PARAMS):
+            self.client.log_batch(run_id, params=items[i : i + _MAX_PARAMS], synchronous=True)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(str(k), str(v)[:_MAX_PARAM_LEN]) for k, v in tags.items()]
+        for i in range(0, len(items), _MAX_TAGS):
+            self.client.log_batch(run_id, tags=items[i : i + _MAX_TAGS], synchronous=True)
+
+    def log_metrics(
+        self,
+        run_id: str,
+        rows: Iterable[tuple[str, float, int]],
+        *,
+        timestamp_ms: int | None = None,
+    ) -> int:
+        """Log ``(key, value, step)`` rows in batches; returns how many were sent."""
+        from mlflow.entities import Metric
+
+        ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+        metrics = []
+        for key, value, step in rows:
+            v = _clean_metric(value)
+            if v is not None:
+                metrics.append(Metric(key=key, value=v, timestamp=ts, step=int(step)))
+        for i in range(0, len(metrics), _MAX_METRICS):
+            self.client.log_batch(run_id, metrics=metrics[i : i + _MAX_METRICS], synchronous=True)
+        return len(metrics)
+
+    def log_history(self, run_id: str, records: Iterable[Mapping[str, float]]) -> int:
+        """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step)."""
+        rows = [
+            (key, value, int(rec["epoch"]))
+            for rec in records
+            for key, value in rec.items()
+            if key != "epoch"
+        ]
+        return self.log_metrics(run_id, rows)
+
+    # -- artifacts ------------------------------------------------------------------------------
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_file(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_dir(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(path), artifact_path)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def log_dataset(self, run_id: str, splits: Any, *, context: str = "training") -> None:
+        """Record the dataset as an MLflow input (name, digest, schema, profile)."""
+        from mlflow.data.numpy_dataset import from_numpy
+        from mlflow.entities import DatasetInput, InputTag
+
+        meta = getattr(splits, "meta", {}) or {}
+        train = splits.train
+        ds = from_numpy(
+            train.X.reshape(train.X.shape[0], -1),
+            targets=train.y,
+            name=str(getattr(splits, "name", "dataset")),
+            digest=str(meta.get("fingerprint", ""))[:36] or None,
+        )
+        self.client.log_inputs(
+            run_id,
+            datasets=[
+                DatasetInput(
+                    ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]
+                )
+            ],
+        )
+
+    def log_model(self, run_id: str, network: Any, *, example: Any = None) -> str:
+        """Log the network as an MLflow pyfunc model under ``model/``; returns its ``runs:/`` URI."""
+        from harness.pyfunc import save_pyfunc
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model"
+            save_pyfunc(network, path, example=example)
+            self.client.log_artifacts(run_id, str(path), "model")
+        return f"runs:/{run_id}/model"
+
+    # -- queries ----------------------------------------------------------------------------------
+    def children(self, parent_run_id: str, experiment_id: str) -> list[Any]:
+        """Every child run of a parent (all pages)."""
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                max_results=1000,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs

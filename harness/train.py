@@ -1,0 +1,450 @@
+"""The training loop: a pure function of its inputs that returns a :class:`History`.
+
+It does not log anywhere: tracking reads the history afterwards. Per epoch it records train/val
+loss and accuracy (R² and MAE for regression), the wall time of the training steps only, the
+throughput measured on training steps only (warm-up steps excluded), the learning rate, and, on
+request, the zoo's per-layer telemetry. Epoch 0 is the state at initialization, before any update.
+
+Guards turn failures into a status instead of an exception: a NaN/inf loss or an exploding loss
+ends the run as ``diverged`` with the reason. Callbacks (the study runner's Optuna pruning) run at
+each epoch end and may stop the run by raising :class:`StopTraining`.
+
+:class:`Trainer` exposes the loop as a generator (:meth:`Trainer.epochs`) so that a caller can
+interleave several runs epoch by epoch (replicate seeds trained in lockstep).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.runconfig import direction_of
+from models.base import NonFiniteError
+
+__all__ = [
+    "STATUSES",
+    "Callback",
+    "History",
+    "StopTraining",
+    "TrainSettings",
+    "Trainer",
+    "fit",
+]
+
+#: every status a run can end with
+STATUSES = (
+    "completed",
+    "target_reached",
+    "early_stopped",
+    "max_steps",
+    "diverged",
+    "pruned",
+    "failed",
+    "interrupted",
+)
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training with a status (e.g. ``pruned``) and a reason."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"status {status!r} not in {STATUSES}")
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+#: ``callback(epoch, record)`` after each epoch's record is complete; may raise StopTraining
+Callback = Callable[[int, Mapping[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The ``train`` section of a resolved run config, as typed fields (see runconfig)."""
+
+    batch_size: int
+    epochs: int
+    max_steps: int | None = None
+    sampling: str = "shuffle"
+    target: Mapping[str, Any] | None = None
+    stop_at_target: bool = False
+    early_stopping: Mapping[str, Any] | None = None
+    divergence_factor: float = 1.0e3
+    telemetry: bool = False
+    eval_train: bool = True
+    eval_batch_size: int = 2048
+    warmup_steps: int = 20
+
+    @classmethod
+    def from_config(cls, train: Mapping[str, Any]) -> TrainSettings:
+        names = cls.__dataclass_fields__
+        return cls(**{k: train[k] for k in names if k in train})
+
+
+@dataclass
+class History:
+    """What a run measured. ``records[i]`` is the flat metric dict of epoch ``records[i]['epoch']``."""
+
+    records: list[dict[str, float]] = field(default_factory=list)
+    status: str = "completed"
+    reason: str = ""
+    epochs_to_target: int | None = None
+    time_to_target_s: float | None = None
+    steps: int = 0
+    train_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    throughput: float = float("nan")
+
+    def metric(self, name: str) -> list[float]:
+        """The series of ``name`` over the recorded epochs (NaN where absent)."""
+        return [r.get(name, float("nan")) for r in self.records]
+
+    @property
+    def metric_names(self) -> list[str]:
+        names: dict[str, None] = {}
+        for r in self.records:
+            names.update(dict.fromkeys(r))
+        names.pop("epoch", None)
+        return list(names)
+
+    def final(self, name: str) -> float:
+        for r in reversed(self.records):
+            v = r.get(name)
+            if v is not None:
+                return v
+        return float("nan")
+
+    def best(self, name: str, mode: str | None = None) -> float:
+        values = [v for v in self.metric(name) if math.isfinite(v)]
+        if not values:
+            return float("nan")
+        return (min if (mode or direction_of(name)) == "min" else max)(values)
+
+    def summary(self) -> dict[str, float]:
+        """Run-level numbers: final and best of every metric, timings, steps."""
+        out: dict[str, float] = {}
+        for name in self.metric_names:
+            if name.startswith(("train/", "val/", "test/")):
+                out[f"final/{name}"] = self.final(name)
+                out[f"best/{name}"] = self.best(name)
+        out["time/train_s"] = self.train_time_s
+        out["time/wall_s"] = self.wall_time_s
+        out["throughput/samples_per_s"] = self.throughput
+        out["steps"] = float(self.steps)
+        out["epochs"] = float(self.records[-1]["epoch"]) if self.records else 0.0
+        out["epochs_to_target"] = (
+            float(self.epochs_to_target) if self.epochs_to_target is not None else math.inf
+        )
+        out["time_to_target_s"] = (
+            self.time_to_target_s if self.time_to_target_s is not None else math.inf
+        )
+        return out
+
+
+def _is_classification(loss: Any, y: np.ndarray) -> bool:
+    return getattr(loss, "task", "classification") == "classification"
+
+
+def _reached(value: float, target: float, mode: str) -> bool:
+    if not math.isfinite(value):
+        return False
+    return value <= target if mode == "min" else value >= target
+
+
+class Trainer:
+    """Mini-batch training of a built zoo network on :class:`harness.data.DataSplits`.
+
+    Parameters
+    ----------
+    network : models.network.Sequential
+        A built network (``build_network`` returns one).
+    optimizer : models.base.Optimizer
+        Updates ``network.params`` in place.
+    splits : harness.data.DataSplits
+        ``train`` and ``val`` (``test`` is evaluated only at the end, when present).
+    settings : TrainSettings
+    order_rng : np.random.Generator
+        Drives batch order (shuffling or sampling with replacement); nothing else draws from it.
+    callbacks : sequence of Callback
+    progress : bool
+        Show a tqdm progress bar over epochs.
+    label : str
+        Prefix of the progress bar.
+    """
+
+    def __init__(
+        self,
+        network: Any,
+        optimizer: Any,
+        splits: Any,
+        settings: TrainSettings,
+        *,
+        order_rng: np.random.Generator,
+        callbacks: Sequence[Callback] = (),
+        progress: bool = False,
+        label: str = "train",
+    ) -> None:
+        self.network = network
+        self.optimizer = optimizer
+        self.splits = splits
+        self.settings = settings
+        self.order_rng = order_rng
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.label = label
+        self.history = History()
+        self._steps = 0
+        self._timed_steps = 0
+        self._timed_samples = 0
+        self._timed_time = 0.0
+        self._initial_loss: float | None = None
+        self._best_monitor: float | None = None
+        self._since_best = 0
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def _evaluate(self, split: Any, prefix: str) -> dict[str, float]:
+        net, bs = self.network, self.settings.eval_batch_size
+        out: dict[str, float] = {}
+        with np.errstate(all="ignore"):
+            metrics = net.evaluate(split.X, split.y, batch_size=bs)
+        for key, value in metrics.items():
+            out[f"{prefix}/{key}"] = float(value)
+        if not _is_classification(net.loss, split.y):
+            pred = net.predict(split.X, batch_size=bs).reshape(split.y.shape[0], -1)
+            y = split.y.reshape(split.y.shape[0], -1).astype(np.float64)
+            resid = pred - y
+            ss_res = float(np.sum(resid**2))
+            ss_tot = float(np.sum((y - y.mean(axis=0)) ** 2))
+            out[f"{prefix}/mae"] = float(np.mean(np.abs(resid)))
+            out[f"{prefix}/r2"] = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+        return out
+
+    def _epoch_record(self, epoch: int, extra: Mapping[str, float]) -> dict[str, float]:
+        record: dict[str, float] = {"epoch": float(epoch)}
+        record.update(extra)
+        if self.settings.eval_train or epoch == 0:
+            record.update(self._evaluate(self.splits.train, "train"))
+        record.update(self._evaluate(self.splits.val, "val"))
+        record["lr"] = float(getattr(self.optimizer, "current_lr", float("nan")))
+        return record
+
+    def _telemetry_at_init(self) -> dict[str, float]:
+        from models.telemetry import layer_statistics
+
+        n = min(self.splits.train.n, 256)
+        with np.errstate(all="ignore"):
+            stats = layer_statistics(self.network, self.splits.train.X[:n], self.splits.train.y[:n])
+        return {k: float(v) for k, v in stats.items()}
+
+    # -- batches --------------------------------------------------------------------------------
+    def _batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        X, y = self.splits.train.X, self.splits.train.y
+        n, bs = X.shape[0], self.settings.batch_size
+        n_batches = math.ceil(n / bs)
+        if self.settings.sampling == "replacement":
+            # the book's Trainer: np.random.choice(train_size, batch_size) each iteration
+            for _ in range(n_batches):
+                idx = self.order_rng.choice(n, size=min(bs, n))
+                yield X[idx], y[idx]
+            return
+        perm = self.order_rng.permutation(n)
+        # one gather per epoch, then contiguous views: cheaper than a fancy index per batch
+        Xp, yp = X[perm], y[perm]
+        for start in range(0, n, bs):
+            yield Xp[start : start + bs], yp[start : start + bs]
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _check_stop(self, epoch: int, record: Mapping[str, float]) -> tuple[str, str] | None:
+        s = self.settings
+        target = s.target
+        if target is not None and self.history.epochs_to_target is None:
+            mode = direction_of(target["metric"])
+            if _reached(record.get(target["metric"], math.nan), float(target["value"]), mode):
+                self.history.epochs_to_target = epoch
+                self.history.time_to_target_s = self.history.train_time_s
+                if s.stop_at_target:
+                    return "target_reached", (
+                        f"{target['metric']} reached {target['value']} at epoch {epoch}"
+                    )
+        es = s.early_stopping
+        if es is not None and epoch > 0:
+            monitor = es.get("monitor", "val/loss")
+            mode = es.get("mode", "auto")
+            mode = direction_of(monitor) if mode == "auto" else mode
+            value = record.get(monitor, math.nan)
+            delta = float(es.get("min_delta", 0.0))
+            better = self._best_monitor is None or (
+                value < self._best_monitor - delta
+                if mode == "min"
+                else value > self._best_monitor + delta
+            )
+            if math.isfinite(value) and better:
+                self._best_monitor, self._since_best = value, 0
+            else:
+                self._since_best += 1
+                if self._since_best >= int(es.get("patience", 5)):
+                    return "early_stopped", (
+                        f"{monitor} did not improve for {self._since_best} epochs "
+                        f"(best {self._best_monitor:.6g})"
+                    )
+        return None
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        net, opt, s = self.network, self.optimizer, self.settings
+        batch_losses = 0.0
+        n_batches = 0
+        epoch_time = 0.0
+        epoch_samples = 0
+        telemetry_sum: dict[str, float] = {}
+        perf = time.perf_counter
+        for xb, yb in self._batches():
+            t0 = perf()
+            loss = net.train_step(xb, yb, opt)
+            dt = perf() - t0
+            self._steps += 1
+            n_batches += 1
+            batch_losses += loss
+            epoch_time += dt
+            epoch_samples += xb.shape[0]
+            if self._steps > s.warmup_steps:
+                self._timed_steps += 1
+                self._timed_samples += xb.shape[0]
+                self._timed_time += dt
+            if s.telemetry:
+                for k, v in net.last_telemetry.items():
+                    telemetry_sum[k] = telemetry_sum.get(k, 0.0) + v
+            if self._initial_loss is not None and loss > s.divergence_factor * max(
+                self._initial_loss, 1e-12
+            ):
+                raise _Diverged(
+                    f"exploding loss {loss:.4g} > {s.divergence_factor:g} x initial "
+                    f"{self._initial_loss:.4g} at epoch {epoch}, step {self._steps}"
+                )
+            if s.max_steps is not None and self._steps >= s.max_steps:
+                break
+        self.history.train_time_s += epoch_time
+        self.history.steps = self._steps
+        out = {
+            "train/batch_loss": batch_losses / max(n_batches, 1),
+            "time/epoch_train_s": epoch_time,
+            "throughput/samples_per_s": epoch_samples / epoch_time if epoch_time > 0 else math.nan,
+            "steps": float(self._steps),
+        }
+        for k, v in telemetry_sum.items():
+            out[k] = v / n_batches
+        return out
+
+    def epochs(self) -> Iterator[dict[str, float]]:
+        """Run the loop lazily, yielding each epoch's record (epoch 0 first).
+
+        The history is complete (status, reason, timings) when the generator is exhausted.
+        """
+        s, h = self.settings, self.history
+        wall0 = time.perf_counter()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=s.epochs, desc=self.label, unit="epoch", leave=False)
+        try:
+            extra = self._telemetry_at_init() if s.telemetry else {}
+            record = self._epoch_record(0, extra)
+            self._initial_loss = record.get("train/loss", math.nan)
+            if not math.isfinite(self._initial_loss):
+                self._initial_loss = None
+            h.records.append(record)
+            stop = self._check_stop(0, record)
+            yield record
+            self._run_callbacks(0, record)
+            if stop:
+                h.status, h.reason = stop
+                return
+            for epoch in range(1, s.epochs + 1):
+                try:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        extra = self._train_epoch(epoch)
+                except NonFiniteError as exc:
+                    h.status, h.reason = "diverged", f"non-finite loss at epoch {epoch}: {exc}"
+                    return
+                except _Diverged as exc:
+                    h.status, h.reason = "diverged", str(exc)
+                    return
+                record = self._epoch_record(epoch, extra)
+                h.records.append(record)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(
+                        {
+                            k.split("/")[0][0] + k.split("/")[1][:3]: f"{v:.4g}"
+                            for k, v in record.items()
+                            if k in ("train/loss", "val/loss", "val/accuracy")
+                        }
+                    )
+                stop = self._check_stop(epoch, record)
+                yield record
+                self._run_callbacks(epoch, record)
+                if stop:
+                    h.status, h.reason = stop
+                    return
+                if s.max_steps is not None and self._steps >= s.max_steps:
+                    h.status, h.reason = "max_steps", f"reached max_steps={s.max_steps}"
+                    return
+            h.status, h.reason = "completed", f"trained {s.epochs} epochs"
+        except StopTraining as exc:
+            h.status, h.reason = exc.status, exc.reason
+        except KeyboardInterrupt:
+            h.status, h.reason = "interrupted", "interrupted by the user (Ctrl-C)"
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            h.steps = self._steps
+            h.wall_time_s = time.perf_counter() - wall0
+            h.throughput = (
+                self._timed_samples / self._timed_time if self._timed_time > 0 else math.nan
+            )
+            if self.splits.test is not None and h.records and h.status != "diverged":
+                h.records[-1].update(self._evaluate(self.splits.test, "test"))
+
+    def _run_callbacks(self, epoch: int, record: Mapping[str, float]) -> None:
+        for cb in self.callbacks:
+            cb(epoch, record)
+
+    def run(self) -> History:
+        """Train to the end and return the history."""
+        for _ in self.epochs():
+            pass
+        return self.history
+
+
+class _Diverged(Exception):
+    pass
+
+
+def fit(
+    network: Any,
+    optimizer: Any,
+    splits: Any,
+    settings: TrainSettings,
+    *,
+    order_rng: np.random.Generator,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = False,
+) -> History:
+    """Train ``network`` and return its :class:`History` (see :class:`Trainer`)."""
+    trainer = Trainer(
+        network,
+        optimizer,
+        splits,
+        settings,
+        order_rng=order_rng,
+        callbacks=callbacks,
+        progress=progress,
+    )
+    return trainer.run()

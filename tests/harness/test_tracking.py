@@ -1,0 +1,164 @@
+"""The tracking contract of one run, read back through MlflowClient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from harness.cli import main
+
+
+@pytest.fixture
+def study_file(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "seed": 3,
+                "data": {"name": "digits"},
+                "model": {"name": "mlp", "hidden": [32], "activation": "relu"},
+                "train": {"optimizer": {"name": "sgd", "lr": 0.1}, "batch_size": 64, "epochs": 3},
+            }
+        )
+    )
+    return path
+
+
+def _only_run(client, experiment_name):
+    exp = client.get_experiment_by_name(experiment_name)
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_train_command_logs_the_documented_contract(
+    study_file, tracking_uri, unique_name, capsys, monkeypatch
+):
+    import mlflow.pyfunc
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from harness.data import load_dataset
+
+    code = main(
+        [
+            "train",
+            str(study_file),
+            "--set",
+            "train.epochs=4",
+            "--experiment",
+            unique_name,
+            "--tracking-uri",
+            tracking_uri,
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    client = MlflowClient(tracking_uri)
+    run = _only_run(client, unique_name)
+    assert run.info.run_id in out and "harness ui" in out
+    assert run.info.status == "FINISHED"
+
+    params = run.data.params
+    assert params["train.optimizer.lr"] == "0.1"
+    assert params["train.epochs"] == "4"
+    assert params["model.hidden"] == "[32]"
+    assert params["seed"] == "3"
+    assert params["data.name"] == "digits"
+
+    history = client.get_metric_history(run.info.run_id, "val/accuracy")
+    assert sorted(m.step for m in history) == [0, 1, 2, 3, 4]
+    assert {"train/loss", "val/loss", "train/accuracy", "lr"} <= set(run.data.metrics)
+
+    tags = run.data.tags
+    assert tags["status"] == "completed" and tags["reason"]
+    assert tags["seed"] == "3"
+    assert len(tags["git.commit"]) >= 7 and tags["git.dirty"] in ("true", "false", "unknown")
+    assert tags["versions.numpy"] == np.__version__
+    assert "blas.library" in tags and int(tags["blas.threads"]) >= 1
+    assert tags["command"].startswith("harness train") and "train.epochs=4" in tags["command"]
+
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "history.csv", "learning_curves.png", "model"} <= names
+    local = client.download_artifacts(run.info.run_id, "config.yaml")
+    with open(local) as fh:
+        config = yaml.safe_load(fh)
+    assert config["train"]["epochs"] == 4
+
+    inputs = run.inputs.dataset_inputs
+    assert inputs and inputs[0].dataset.name == "digits"
+
+    # the pyfunc model predicts exactly what the zoo network predicts ("runs:/" URIs resolve
+    # against the tracking URI of the environment, as for any MLflow user)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    splits = load_dataset({"name": "digits"})
+    X = splits.val.X[:20]
+    pyfunc_pred = np.asarray(model.predict(pd.DataFrame(X)))
+    from harness.experiment import run_config
+
+    net = run_config(config).network
+    np.testing.assert_allclose(pyfunc_pred, net.predict(X), rtol=1e-6, atol=1e-7)
+
+
+def test_bad_input_exits_2_with_the_field_and_creates_no_run(
+    study_file, tracking_uri, unique_name, capsys
+):
+    from mlflow import MlflowClient
+
+    code = main(
+        [
+            "train",
+            str(study_file),
+            "--set",
+            "model.activation=relux",
+            "--experiment",
+            unique_name,
+            "--tracking-uri",
+            tracking_uri,
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "relux" in err and "relu" in err
+    assert MlflowClient(tracking_uri).get_experiment_by_name(unique_name) is None
+
+
+def test_diverging_run_is_failed_with_its_reason(study_file, tracking_uri, unique_name):
+    from mlflow import MlflowClient
+
+    code = main(
+        [
+            "train",
+            str(study_file),
+            "--set",
+            "train.optimizer.lr=100000",
+            "--experiment",
+            unique_name,
+            "--tracking-uri",
+            tracking_uri,
+            "--no-progress",
+        ]
+    )
+    assert code == 1
+    run = _only_run(MlflowClient(tracking_uri), unique_name)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["status"] == "diverged"
+    assert "loss" in run.data.tags["reason"]
+
+
+def test_every_command_has_help(capsys):
+    for command in ([], ["train"], ["sweep"], ["reproduce"], ["ui"], ["list"], ["demo"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*command, "--help"])
+        assert exc.value.code == 0
+        assert "usage: harness" in capsys.readouterr().out
+
+
+def test_ui_command_binds_localhost_on_the_same_store(tracking_uri, capsys):
+    assert main(["ui", "--dry-run", "--tracking-uri", tracking_uri]) == 0
+    out = capsys.readouterr().out
+    assert "--host 127.0.0.1" in out and tracking_uri in out
