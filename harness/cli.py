@@ -153,6 +153,82 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+# -- reproduce / demo ----------------------------------------------------------------------------
+def _print_claim(result: Any) -> None:
+    print(
+        f"\n{result.claim_id} ({result.budget}): {result.n_runs} runs in {result.wall_time_s:.0f} s"
+    )
+    for check in result.outcome.checks:
+        print(f"  {check.id:<12} {str(check.verdict.value).upper():<13} {check.claim}")
+    print(f"  report: {result.report_html}")
+
+
+def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[str]) -> int:
+    from harness.reproduce import reproduce_claim
+
+    common = {
+        "budget": args.budget,
+        "jobs": args.jobs,
+        "backend": args.backend,
+        "tracking_uri": args.tracking_uri,
+        "reports_dir": args.reports_dir,
+        "data_dir": args.data_dir,
+        "progress": not args.no_progress,
+        "fresh": not args.resume,
+        "command": _command_line(argv),
+        "study_plots": args.study_plots,
+    }
+    results = []
+    for claim_id in claim_ids:
+        result = reproduce_claim(claim_id, **common)
+        _print_claim(result)
+        results.append(result)
+    if len(results) > 1:
+        from harness.claims import write_index
+
+        _, index_html = write_index(Path(args.reports_dir), [r.outcome for r in results])
+        print(f"\nindex of the reports: {index_html}")
+    from harness.tracking import resolve_tracking_uri
+
+    print(
+        f"MLflow: `harness ui` (or `make ui`), then http://127.0.0.1:5000 "
+        f"(store {resolve_tracking_uri(args.tracking_uri)}); experiments claim-<id>"
+    )
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.claims import list_claims
+
+    available = list_claims()
+    if args.all:
+        claim_ids = available
+    elif args.claims:
+        unknown = [c for c in args.claims if c not in available and not Path(c).is_file()]
+        if unknown:
+            raise UserError(f"unknown claim {unknown[0]!r}; known claims: {', '.join(available)}")
+        claim_ids = list(args.claims)
+    else:
+        raise UserError(f"name a claim or use --all; known claims: {', '.join(available)}")
+    return _reproduce(args, argv, claim_ids)
+
+
+def cmd_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.claims import list_claims
+
+    print(
+        "nn-harness demo: reproducing every claim of the tutorial documents at the quick budget "
+        f"with {args.jobs} worker(s); every run is logged to MLflow.",
+        flush=True,
+    )
+    code = _reproduce(args, argv, list_claims())
+    index = Path(args.reports_dir) / "index.html"
+    print("\nDone. Open the reports:")
+    print(f"  {index.resolve()}  (and reports/<claim>/report.md)")
+    print("Browse every run in the MLflow UI:  make ui   (then http://127.0.0.1:5000)")
+    return code
+
+
 # -- ui ------------------------------------------------------------------------------------------
 def ui_command(tracking_uri: str, *, host: str, port: int) -> list[str]:
     """The ``mlflow ui`` command line serving ``tracking_uri`` (local store or DB)."""
@@ -307,6 +383,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_sweep)
 
+    def add_reproduce_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--budget",
+            choices=("quick", "full"),
+            default="quick",
+            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D",
+        )
+        p.add_argument("--jobs", "-j", type=int, default=2, help="worker processes (default 2)")
+        p.add_argument("--backend", default="loky", help="joblib backend (default loky)")
+        p.add_argument(
+            "--reports-dir", default="reports", help="where reports go (default reports)"
+        )
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="keep the finished runs of an earlier, interrupted reproduction",
+        )
+        p.add_argument(
+            "--study-plots", action="store_true", help="also render each protocol's study plots"
+        )
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        _add_common(p)
+
+    p = sub.add_parser(
+        "reproduce",
+        help="reproduce claims of the tutorial documents as reports with verdicts",
+        description="Run the study behind each claim (studies/claims/<id>.yaml), compute the "
+        "verdict from the measured data (supported / refuted / conditional / inconclusive, with "
+        "effect size and a CI over seeds), write reports/<id>/report.md and report.html, and "
+        "attach them to the claim's MLflow parent run.",
+    )
+    p.add_argument("claims", nargs="*", help="claim ids (see `harness list`) or claim YAML files")
+    p.add_argument("--all", action="store_true", help="every claim, plus reports/index.html")
+    add_reproduce_options(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser(
+        "demo",
+        help="the main job on embedded data: every claim at the quick budget, with reports",
+        description="What `make demo` runs: `harness reproduce --all --budget quick`, then says "
+        "where the reports and the MLflow UI are.",
+    )
+    add_reproduce_options(p)
+    p.set_defaults(func=cmd_demo)
+
     p = sub.add_parser(
         "ui",
         help="start the MLflow UI on the same store, bound to 127.0.0.1",
@@ -330,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``harness`` console script."""
     from harness.config import ConfigError
+    from harness.data import DataError
     from models.registry import SpecError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -339,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args, argv))
-    except (ConfigError, SpecError, UserError) as exc:
+    except (ConfigError, SpecError, UserError, DataError) as exc:
         print(f"harness {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except FileNotFoundError as exc:

@@ -1,0 +1,245 @@
+"""``harness reproduce``: run a claim's studies, judge the claim, write and attach its report.
+
+A claim (``studies/claims/<id>.yaml``) is data: the quote, the study behind it, its protocols and
+its verdict rules. This module only orchestrates: each protocol's study runs through the sweep
+machinery (so every run is a child in MLflow under the claim's parent run), the ledgers become
+:class:`~harness.claims.RunTable` objects, the claim engine computes the verdicts from them, and
+the report (Markdown, standalone HTML, figures) is written to ``reports/<claim-id>/`` and attached
+to the parent run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.config import flatten
+
+__all__ = ["ReproduceResult", "reproduce_all", "reproduce_claim", "run_table"]
+
+#: harness run statuses → the claim engine's run statuses
+_STATUS = {
+    "completed": "completed",
+    "target_reached": "completed",
+    "max_steps": "completed",
+    "early_stopped": "early_stopped",
+    "diverged": "diverged",
+    "pruned": "pruned",
+    "failed": "failed",
+    "interrupted": "failed",
+}
+
+
+@dataclass
+class ReproduceResult:
+    """One reproduced claim: its outcome, report files and where it is in MLflow."""
+
+    claim_id: str
+    budget: str
+    outcome: Any
+    report_md: Path
+    report_html: Path
+    experiment_id: str
+    parent_run_id: str
+    wall_time_s: float
+    verdicts: dict[str, str] = field(default_factory=dict)
+    n_runs: int = 0
+
+
+def run_table(entries: Iterable[Mapping[str, Any]], protocol: str) -> Any:
+    """A :class:`~harness.claims.RunTable` from a study's ledger entries (one row per seed)."""
+    from harness.claims import RunTable
+
+    runs: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
+    for entry in entries:
+        config = dict(entry.get("config") or {})
+        base = dict(
+            flatten({k: config[k] for k in ("data", "model", "train") if k in config}).items()
+        )
+        base.update(entry.get("params") or {})  # searched values as chosen (specs stay mappings)
+        for rep in entry["replicates"]:
+            status = _STATUS.get(rep["status"], "failed")
+            if entry.get("state") == "pruned":
+                status = "pruned"
+            row = {
+                "protocol": protocol,
+                "trial": int(entry["number"]),
+                "replicate": int(rep["replicate"]),
+                "seed": int(rep["seed"]),
+                "status": status,
+                "reason": rep.get("reason", ""),
+                "run_id": entry.get("run_id", ""),
+            }
+            row.update(base)
+            row.update(rep.get("summary") or {})
+            runs.append(row)
+            for rec in rep["records"]:
+                curve = {
+                    "protocol": protocol,
+                    "trial": int(entry["number"]),
+                    "replicate": int(rep["replicate"]),
+                }
+                curve.update(rec)
+                curve["epoch"] = int(rec["epoch"])
+                curves.append(curve)
+    return RunTable.from_records(runs, curves)
+
+
+def _study_spec(claim: Any, protocol: str, budget: str) -> Any:
+    from harness.study.spec import parse_study
+
+    raw = dict(claim.study_for(protocol))
+    # one Optuna study per (claim, protocol, budget): resuming never mixes budgets
+    raw["name"] = f"claim-{claim.id}-{protocol}-{budget}"
+    return parse_study(raw, source=f"{claim.source_path}#protocols.{protocol}")
+
+
+def _fresh(spec: Any, storage: str | None) -> None:
+    import optuna
+
+    from harness.study.ledger import Ledger, default_ledger_dir
+    from harness.study.storage import default_storage_url, make_storage
+
+    url = storage or default_storage_url(spec.name)
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name=spec.name, storage=make_storage(url))
+    Ledger(default_ledger_dir(spec.name)).clear()
+
+
+def reproduce_claim(
+    claim_id: str,
+    *,
+    budget: str = "quick",
+    jobs: int = 2,
+    backend: str = "loky",
+    tracking_uri: str | None = None,
+    storage: str | None = None,
+    reports_dir: str | Path = "reports",
+    data_dir: str | None = None,
+    progress: bool = True,
+    fresh: bool = True,
+    command: str | None = None,
+    study_plots: bool = False,
+    echo: Any = print,
+) -> ReproduceResult:
+    """Run, judge and report one claim (see the module docstring).
+
+    ``fresh`` (the default) discards earlier Optuna studies of this claim and budget, so the
+    verdict comes from runs made now; ``fresh=False`` resumes them (an interrupted reproduction
+    keeps its finished runs).
+    """
+    from harness.claims import evaluate_claim, load_claim, write_report
+    from harness.study.runner import run_sweep
+    from harness.tracking import Tracker, provenance_tags
+
+    t0 = time.perf_counter()
+    claim = load_claim(claim_id, budget=budget)
+    command = command or f"harness reproduce {claim.id} --budget {budget}"
+    tracker = Tracker(tracking_uri)
+    experiment = f"claim-{claim.id}"
+    experiment_id = tracker.experiment(experiment)
+    tags = provenance_tags(command)
+    tags.update(
+        {
+            "harness.kind": "claim",
+            "claim": claim.id,
+            "claim.budget": budget,
+            "claim.seed_files": ",".join(claim.seed_files),
+            "mlflow.note.content": claim.title,
+            "status": "running",
+        }
+    )
+    parent = tracker.start_run(experiment_id, run_name=f"{claim.id} [{budget}]", tags=tags)
+    tracker.log_params(
+        parent,
+        {
+            "claim.id": claim.id,
+            "claim.budget": budget,
+            "claim.protocols": ",".join(claim.protocols_to_run()),
+            "claim.replicates": claim.replicates,
+            "claim.checks": ",".join(c.id for c in claim.checks),
+        },
+    )
+    tables: dict[str, Any] = {}
+    n_runs = 0
+    try:
+        for protocol in claim.protocols_to_run():
+            spec = _study_spec(claim, protocol, budget)
+            if fresh:
+                _fresh(spec, storage)
+            echo(f"[{claim.id}] protocol {protocol}: study {spec.name}")
+            result = run_sweep(
+                spec,
+                jobs=jobs,
+                backend=backend,
+                storage=storage,
+                tracking_uri=tracker.tracking_uri,
+                data_dir=data_dir,
+                progress=progress,
+                command=command,
+                parent_run_id=parent,
+                experiment=experiment,
+                log_models="none",
+                tags={"claim": claim.id, "claim.protocol": protocol},
+                plots=study_plots,
+            )
+            tables[protocol] = run_table(result.entries, protocol)
+            n_runs += len(tables[protocol])
+        outcome = evaluate_claim(claim, tables)
+    except BaseException as exc:
+        tracker.set_tags(parent, {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
+        tracker.end_run(parent, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        raise
+    wall = time.perf_counter() - t0
+    meta = {
+        "command": command,
+        "git_commit": tags.get("git.commit", "unknown")
+        + (" (dirty)" if tags.get("git.dirty") == "true" else ""),
+        "budget": budget,
+        "wall_time_s": round(wall, 1),
+        "tracking_uri": tracker.tracking_uri,
+        "experiment_name": experiment,
+        "experiment_id": experiment_id,
+        "parent_run_id": parent,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "runs": n_runs,
+    }
+    paths = write_report(claim, outcome, tables, out_dir=Path(reports_dir), meta=meta)
+    verdicts = {c.id: str(c.verdict.value) for c in outcome.checks}
+    tracker.set_tags(
+        parent,
+        {f"verdict.{k}": v for k, v in verdicts.items()} | {"status": "completed"},
+    )
+    tracker.log_metrics(parent, [("claim/runs", float(n_runs), 0), ("claim/wall_time_s", wall, 0)])
+    tracker.log_dir(parent, paths.directory, "report")
+    tracker.end_run(parent, "completed")
+    return ReproduceResult(
+        claim_id=claim.id,
+        budget=budget,
+        outcome=outcome,
+        report_md=Path(paths.markdown),
+        report_html=Path(paths.html),
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        wall_time_s=wall,
+        verdicts=verdicts,
+        n_runs=n_runs,
+    )
+
+
+def reproduce_all(
+    claim_ids: Sequence[str] | None = None, *, reports_dir: str | Path = "reports", **kwargs: Any
+) -> tuple[list[ReproduceResult], Path]:
+    """Reproduce several claims (all by default) and write the index; returns (results, index)."""
+    from harness.claims import list_claims, write_index
+
+    ids = list(claim_ids or list_claims())
+    results = [reproduce_claim(cid, reports_dir=reports_dir, **kwargs) for cid in ids]
+    _index_md, index_html = write_index(Path(reports_dir), [r.outcome for r in results])
+    return results, Path(index_html)
