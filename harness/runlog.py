@@ -46,9 +46,17 @@ def open_run(
     command: str | None = None,
     extra_params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, str] | None = None,
+    config_artifact: bool = True,
 ) -> str:
-    """Create the run, log the flattened config as params and the provenance tags."""
-    all_tags: dict[str, Any] = provenance_tags(command)
+    """Create the run, log the flattened config as params and the provenance tags.
+
+    ``provenance`` reuses tags computed once (a sweep logs hundreds of runs); ``command`` is
+    then set per run.
+    """
+    all_tags: dict[str, Any] = dict(provenance) if provenance else provenance_tags(command)
+    if command is not None:
+        all_tags["command"] = command
     all_tags["seed"] = config.get("seed", "")
     all_tags["status"] = "running"
     all_tags.update(tags or {})
@@ -58,7 +66,8 @@ def open_run(
     params = flatten({k: v for k, v in config.items() if k in ("seed", "data", "model", "train")})
     params.update(extra_params or {})
     tracker.log_params(run_id, params)
-    tracker.log_text(run_id, yaml.safe_dump(dict(config), sort_keys=False), "config.yaml")
+    if config_artifact:
+        tracker.log_text(run_id, yaml.safe_dump(dict(config), sort_keys=False), "config.yaml")
     return run_id
 
 

@@ -119,10 +119,20 @@ def _static_provenance() -> dict[str, str]:
     return tags
 
 
-def provenance_tags(command: str | None = None) -> dict[str, str]:
-    """Git commit and dirty flag, package versions, BLAS library and threads, the command."""
+def provenance_tags(
+    command: str | None = None, *, blas_threads: int | None = None
+) -> dict[str, str]:
+    """Git commit and dirty flag, package versions, BLAS library and threads, the command.
+
+    ``blas_threads`` is what the run used when it ran elsewhere (a sweep worker's cap);
+    otherwise the current process's BLAS thread count is read.
+    """
     tags = dict(_static_provenance())
-    # threads can be capped per worker after start-up, so read them now
+    tags["command"] = command if command is not None else shlex.join(["harness", *sys.argv[1:]])
+    if blas_threads is not None:
+        tags["blas.threads"] = str(blas_threads)
+        return tags
+    # threads can be capped after start-up, so read them now
     try:
         from threadpoolctl import threadpool_info
 
@@ -131,8 +141,37 @@ def provenance_tags(command: str | None = None) -> dict[str, str]:
             tags["blas.threads"] = str(blas[0].get("num_threads"))
     except Exception:
         pass
-    tags["command"] = command if command is not None else shlex.join(["harness", *sys.argv[1:]])
     return tags
+
+
+_SQLITE_TUNED = False
+
+
+def _tune_sqlite() -> None:
+    """WAL journal and ``synchronous=NORMAL`` for SQLite stores opened by this process.
+
+    Each MLflow call is one transaction; in SQLite's default rollback-journal mode every commit
+    waits for two fsyncs, and a reader (the MLflow UI open during a sweep) blocks the writer.
+    WAL lets the UI read while the sweep writes, and NORMAL syncs at checkpoints only: the store
+    stays consistent after a crash, and at worst the last few transactions are lost.
+    """
+    global _SQLITE_TUNED
+    if _SQLITE_TUNED:
+        return
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    _SQLITE_TUNED = True
 
 
 def _clean_metric(value: float) -> float | None:
@@ -156,6 +195,7 @@ class Tracker:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+            _tune_sqlite()
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
 
     # -- experiments and runs ----------------------------------------------------------------
@@ -206,52 +246,69 @@ class Tracker:
         self.client.update_run(run_id, status="RUNNING")
 
     # -- params, tags, metrics ---------------------------------------------------------------
-    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
-
-        items = [
-            Param(str(k), ("null" if v is None else str(v))[:_MAX_PARAM_LEN])
-            for k, v in params.items()
-        ]
-        for i in range(0, len(items), _MAX_PARAMS):
-            self.client.log_batch(run_id, params=items[i : i + _MAX_PARAMS], synchronous=True)
-
-    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        items = [RunTag(str(k), str(v)[:_MAX_PARAM_LEN]) for k, v in tags.items()]
-        for i in range(0, len(items), _MAX_TAGS):
-            self.client.log_batch(run_id, tags=items[i : i + _MAX_TAGS], synchronous=True)
-
-    def log_metrics(
+    def log_batch(
         self,
         run_id: str,
-        rows: Iterable[tuple[str, float, int]],
         *,
-        timestamp_ms: int | None = None,
+        metrics: Iterable[tuple[str, float, int]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
     ) -> int:
+        """Metrics ``(key, value, step)``, params and tags in as few ``log_batch`` calls as the
+        MLflow limits allow (each call is one store transaction: the cost that matters).
+
+        Non-finite metric values are skipped (``history.csv`` keeps them). Returns how many
+        metric values were sent.
+        """
+        from mlflow.entities import Metric, Param, RunTag
+
+        ts = int(time.time() * 1000)
+        m = [
+            Metric(key=k, value=v, timestamp=ts, step=int(step))
+            for k, value, step in metrics
+            if (v := _clean_metric(value)) is not None
+        ]
+        p = [
+            Param(str(k), ("null" if v is None else str(v))[:_MAX_PARAM_LEN])
+            for k, v in (params or {}).items()
+        ]
+        t = [RunTag(str(k), str(v)[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
+        sent = 0
+        while m or p or t:
+            self.client.log_batch(
+                run_id,
+                metrics=m[:_MAX_METRICS],
+                params=p[:_MAX_PARAMS],
+                tags=t[:_MAX_TAGS],
+                synchronous=True,
+            )
+            sent += len(m[:_MAX_METRICS])
+            m, p, t = m[_MAX_METRICS:], p[_MAX_PARAMS:], t[_MAX_TAGS:]
+        return sent
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        self.log_batch(run_id, params=params)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.log_batch(run_id, tags=tags)
+
+    def log_metrics(self, run_id: str, rows: Iterable[tuple[str, float, int]]) -> int:
         """Log ``(key, value, step)`` rows in batches; returns how many were sent."""
-        from mlflow.entities import Metric
+        return self.log_batch(run_id, metrics=rows)
 
-        ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
-        metrics = []
-        for key, value, step in rows:
-            v = _clean_metric(value)
-            if v is not None:
-                metrics.append(Metric(key=key, value=v, timestamp=ts, step=int(step)))
-        for i in range(0, len(metrics), _MAX_METRICS):
-            self.client.log_batch(run_id, metrics=metrics[i : i + _MAX_METRICS], synchronous=True)
-        return len(metrics)
-
-    def log_history(self, run_id: str, records: Iterable[Mapping[str, float]]) -> int:
-        """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step)."""
-        rows = [
+    @staticmethod
+    def history_rows(records: Iterable[Mapping[str, float]]) -> list[tuple[str, float, int]]:
+        """Per-epoch records as ``(key, value, step=epoch)`` rows."""
+        return [
             (key, value, int(rec["epoch"]))
             for rec in records
             for key, value in rec.items()
             if key != "epoch"
         ]
-        return self.log_metrics(run_id, rows)
+
+    def log_history(self, run_id: str, records: Iterable[Mapping[str, float]]) -> int:
+        """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step)."""
+        return self.log_metrics(run_id, self.history_rows(records))
 
     # -- artifacts ------------------------------------------------------------------------------
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:

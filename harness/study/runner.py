@@ -417,6 +417,7 @@ class SweepRunner:
             command=_trial_command(self.spec, params, configs[0]["seed"]),
             extra_params=extra,
             tags=tags,
+            provenance=self._provenance,
         )
         trial.set_user_attr(_ATTR_RUN, run_id)
         self._in_flight[trial.number] = {
@@ -500,7 +501,6 @@ class SweepRunner:
 
         tracker, run_id = self.tracker, info["run_id"]
         records = outcome.mean_records()
-        tracker.log_history(run_id, records)
         final = [("trial/wall_time_s", outcome.wall_time_s, 0)]
         if values is not None:
             for objective, v in zip(self.spec.objectives, values):
@@ -510,7 +510,6 @@ class SweepRunner:
             vals = [s[key] for s in summaries if key in s and math.isfinite(s[key])]
             if vals:
                 final.append((key, sum(vals) / len(vals), 0))
-        tracker.log_metrics(run_id, final)
         tags: dict[str, Any] = {
             "status": state if state != "complete" else _summary_status(outcome),
             "reason": reason[:5000],
@@ -518,7 +517,8 @@ class SweepRunner:
         }
         if outcome.pruned_at_epoch is not None:
             tags["pruned_at_epoch"] = outcome.pruned_at_epoch
-        tracker.set_tags(run_id, tags)
+        # one store transaction for every metric and tag of the trial
+        tracker.log_batch(run_id, metrics=tracker.history_rows(records) + final, tags=tags)
         tracker.log_text(run_id, history_csv(records), "history.csv")
         if len(outcome.replicates) > 1:
             for rep in outcome.replicates:
@@ -532,10 +532,16 @@ class SweepRunner:
                     parent_run_id=run_id,
                     command=_trial_command(self.spec, info["params"], rep.seed),
                     extra_params={"trial.number": outcome.number, "replicate": rep.replicate},
-                    tags={"harness.kind": "replicate", "optuna.trial_number": outcome.number},
+                    tags={
+                        "harness.kind": "replicate",
+                        "optuna.trial_number": outcome.number,
+                        "status": rep.status,
+                        "reason": rep.reason[:5000],
+                    },
+                    provenance=self._provenance,
+                    config_artifact=False,  # the params hold it; the trial run has the file
                 )
                 tracker.log_history(child, rep.records)
-                tracker.set_tags(child, {"status": rep.status, "reason": rep.reason[:5000]})
                 tracker.end_run(child, rep.status)
         rep0 = outcome.replicates[0] if outcome.replicates else None
         if rep0 is not None and rep0.model_npz is not None and values is not None:
@@ -583,12 +589,13 @@ class SweepRunner:
         import joblib
         from joblib import Parallel, delayed
 
-        from harness.tracking import Tracker
+        from harness.tracking import Tracker, provenance_tags
 
         t_start = time.perf_counter()
         self._check_base()
         self.tracker = Tracker(self.tracking_uri)
         self.experiment_id = self.tracker.experiment(self.experiment_name)
+        self._provenance = provenance_tags(self.command, blas_threads=self.blas_threads)
         study = self._open_study()
         self.parent_run_id = self._open_parent(study)
         self._reconcile(study)
