@@ -75,9 +75,9 @@ def load_data(data_spec: Mapping[str, Any], *, dtype: str, data_dir: str | Path 
 def _regularizers(train: Mapping[str, Any]) -> list[dict[str, Any]]:
     regs: list[dict[str, Any]] = []
     if train["weight_decay"]:
-        regs.append({"name": "l2", "lambda_": float(train["weight_decay"])})
+        regs.append({"name": "l2", "weight_decay": float(train["weight_decay"])})
     if train["l1"]:
-        regs.append({"name": "l1", "lambda_": float(train["l1"])})
+        regs.append({"name": "l1", "weight_decay": float(train["l1"])})
     return regs
 
 

@@ -88,6 +88,10 @@ class Layer(Component, ABC):
     decay_params: ClassVar[tuple[str, ...]] = ()
     #: True for layers whose forward pass draws random numbers in training mode (dropout).
     stochastic: ClassVar[bool] = False
+    #: When False, ``backward`` may skip computing ``dx`` and return an empty array. A network
+    #: sets it on its first trainable layer, whose input gradient nobody reads (PyTorch skips
+    #: it too: the data does not require a gradient).
+    needs_input_grad: bool = True
 
     name: str = ""
     input_shape: Shape | None = None

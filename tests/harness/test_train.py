@@ -146,3 +146,17 @@ def test_unknown_activation_fails_at_build_with_the_valid_names():
     cfg["model"]["activation"] = "relux"
     with pytest.raises(ConfigError, match="relu"):
         build_run(cfg)
+
+
+def test_weight_decay_and_l1_shrink_the_weights():
+    base = run_config(digits_config(epochs=3)).network
+    l2 = run_config(digits_config(epochs=3, weight_decay=0.05)).network
+    l1 = run_config(digits_config(epochs=3, l1=0.01)).network
+
+    def norm(net, p):
+        return sum(
+            float(np.abs(W).__pow__(p).sum()) for k, W in net.params.items() if k.endswith(".W")
+        )
+
+    assert norm(l2, 2) < 0.8 * norm(base, 2)
+    assert norm(l1, 1) < 0.8 * norm(base, 1)
