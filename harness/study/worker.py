@@ -91,6 +91,21 @@ class TrialOutcome:
         return out
 
 
+def _ignore_ctrl_c_in_workers() -> None:
+    """In a worker process, leave Ctrl-C to the driver.
+
+    A terminal sends SIGINT to the whole process group; without this, every idle worker prints
+    a KeyboardInterrupt traceback while the driver is already stopping cleanly (it marks the
+    in-flight trials interrupted and shuts the workers down). The driver itself (``--jobs 1``
+    runs trials in it) keeps its handler.
+    """
+    import multiprocessing
+    import signal
+
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _attach_trial(task: TrialTask) -> Any:
     """The live Optuna trial of ``task`` (for report/should_prune), or None without pruning."""
     if task.prune_metric is None:
@@ -112,6 +127,7 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
     """Train every replicate of ``task`` and return the outcome (never raises for training)."""
     from threadpoolctl import threadpool_limits
 
+    _ignore_ctrl_c_in_workers()
     t0 = time.perf_counter()
     outcome = TrialOutcome(
         number=task.number, trial_id=task.trial_id, state="complete", reason="", pid=os.getpid()

@@ -331,6 +331,7 @@ def test_gp_without_torch_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch
 
 
 def test_gp_validates_without_importing_torch_when_installed() -> None:
+    pytest.importorskip("torch", reason="PyTorch is not installed (the optional `bench` extra)")
     spec = parse_study(study(search__sampler={"name": "gp", "n_startup_trials": 4}))
     assert spec.sampler_spec == {"name": "gp", "n_startup_trials": 4, "seed": 3}
 
