@@ -118,6 +118,8 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     spec = load_study(args.study, overrides=args.set or [])
     storage = args.storage or default_storage_url(spec.name)
+    if args.scheduler:
+        os.environ["DASK_SCHEDULER_ADDRESS"] = args.scheduler
     if args.fresh:
         _delete_study(spec.name, storage, default_ledger_dir(spec.name))
     print(
@@ -359,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Optuna storage URL (default: journal file mlruns/optuna/<study>.journal; "
         "postgresql://..., redis://... for several hosts)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="with --backend dask: address of a running dask scheduler (default: "
+        "$DASK_SCHEDULER_ADDRESS, else a local cluster of --jobs workers)",
     )
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override any study field (repeatable)"

@@ -25,6 +25,7 @@ Design (why each choice; the README explains it for users):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -621,7 +622,10 @@ class SweepRunner:
 
         status = "completed"
         try:
-            with joblib.parallel_config(backend=self.backend, n_jobs=self.jobs):
+            with (
+                _backend_client(self.backend, self.jobs),
+                joblib.parallel_config(backend=self.backend, n_jobs=self.jobs),
+            ):
                 results = Parallel(
                     return_as="generator_unordered", pre_dispatch="n_jobs", batch_size=1
                 )(tasks())
@@ -687,6 +691,42 @@ class SweepRunner:
         self.tracker.set_tags(self.parent_run_id, {"status": status})
         self.tracker.end_run(self.parent_run_id, "completed" if status == "completed" else status)
         return result
+
+
+@contextlib.contextmanager
+def _backend_client(backend: str, jobs: int) -> Iterator[None]:
+    """What a joblib backend needs before it can run: for ``dask``, a client.
+
+    An existing client (the user's session) is used as is; else ``$DASK_SCHEDULER_ADDRESS``
+    (``--scheduler``) names a running scheduler to connect to; else a local cluster of ``jobs``
+    single-threaded worker processes is started for the sweep and closed after it.
+    """
+    if backend != "dask":
+        yield
+        return
+    import distributed
+
+    try:
+        distributed.get_client()
+        yield
+        return
+    except ValueError:
+        pass
+    address = os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if address:
+        client = distributed.Client(address)
+        cluster = None
+    else:
+        cluster = distributed.LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = distributed.Client(cluster)
+    try:
+        yield
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _summary_status(outcome: TrialOutcome) -> str:

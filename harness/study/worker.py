@@ -101,8 +101,11 @@ def _ignore_ctrl_c_in_workers() -> None:
     """
     import multiprocessing
     import signal
+    import threading
 
-    if multiprocessing.parent_process() is not None:
+    # dask runs tasks in worker threads, where signal handlers cannot be set (nor are needed)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if multiprocessing.parent_process() is not None and in_main_thread:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -84,7 +84,7 @@ def test_sweep_on_a_redis_journal_with_pruning(tmp_path, tracking_uri, redis_url
         optuna.delete_study(study_name=name, storage=storage)
 
 
-def test_dask_backend_runs_the_same_trials(tmp_path, tracking_uri, unique_name):
+def test_dask_backend_against_a_running_scheduler(tmp_path, tracking_uri, unique_name, monkeypatch):
     distributed = pytest.importorskip(
         "distributed", reason="dask.distributed is not installed (pip install '.[distributed]')"
     )
@@ -92,11 +92,14 @@ def test_dask_backend_runs_the_same_trials(tmp_path, tracking_uri, unique_name):
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     )
-    client = distributed.Client(cluster)
+    # what `--scheduler ADDRESS` sets: the sweep connects its own client to this scheduler
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
     try:
         on_dask = sweep(tmp_path / "dask", path, tracking_uri, jobs=2, backend="dask")
+        worker_pids = {ws.pid for ws in cluster.scheduler.workers.values()}
+        # every trial ran in a worker process of that cluster
+        assert {e["pid"] for e in on_dask.entries} <= worker_pids
     finally:
-        client.close()
         cluster.close()
     on_loky = sweep(tmp_path / "loky", path, tracking_uri, jobs=2, experiment=unique_name + "-l")
     assert on_dask.n_complete == 4
