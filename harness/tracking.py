@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,15 @@ __all__ = [
 ]
 
 DEFAULT_STORE_DIR = "mlruns"
+#: metric-name prefixes of the zoo's per-layer telemetry
+TELEMETRY_PREFIXES = (
+    "grad_norm/",
+    "update_norm/",
+    "act_mean/",
+    "act_std/",
+    "saturation/",
+    "dead_fraction/",
+)
 # MLflow's documented limits: 1000 metrics / 100 params / 100 tags per log_batch call
 _MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100
 _MAX_PARAM_LEN = 6000
@@ -297,18 +306,32 @@ class Tracker:
         return self.log_batch(run_id, metrics=rows)
 
     @staticmethod
-    def history_rows(records: Iterable[Mapping[str, float]]) -> list[tuple[str, float, int]]:
-        """Per-epoch records as ``(key, value, step=epoch)`` rows."""
-        return [
-            (key, value, int(rec["epoch"]))
-            for rec in records
-            for key, value in rec.items()
-            if key != "epoch"
-        ]
+    def history_rows(
+        records: Sequence[Mapping[str, float]], *, telemetry: str = "all"
+    ) -> list[tuple[str, float, int]]:
+        """Per-epoch records as ``(key, value, step=epoch)`` rows.
 
-    def log_history(self, run_id: str, records: Iterable[Mapping[str, float]]) -> int:
+        ``telemetry="ends"`` keeps the per-layer telemetry metrics (dozens of keys per epoch) at
+        the first and last epoch only: a sweep of hundreds of runs would otherwise store most of
+        its metric rows as telemetry (mlflow#11927). ``history.csv`` keeps every value.
+        """
+        last = len(records) - 1
+        rows = []
+        for i, rec in enumerate(records):
+            ends = i in (0, last)
+            for key, value in rec.items():
+                if key == "epoch":
+                    continue
+                if telemetry == "ends" and not ends and key.startswith(TELEMETRY_PREFIXES):
+                    continue
+                rows.append((key, value, int(rec["epoch"])))
+        return rows
+
+    def log_history(
+        self, run_id: str, records: Sequence[Mapping[str, float]], *, telemetry: str = "all"
+    ) -> int:
         """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step)."""
-        return self.log_metrics(run_id, self.history_rows(records))
+        return self.log_metrics(run_id, self.history_rows(records, telemetry=telemetry))
 
     # -- artifacts ------------------------------------------------------------------------------
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:

@@ -94,7 +94,8 @@ class SweepResult:
 class _Progress:
     """A tqdm bar with trials done/total, best value so far and an ETA (or nothing)."""
 
-    def __init__(self, total: int, initial: int, enabled: bool, desc: str) -> None:
+    def __init__(self, total: int, initial: int, enabled: bool, desc: str, metric: str) -> None:
+        self.metric = metric
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
@@ -107,7 +108,7 @@ class _Progress:
         self.bar.update(1)
         post = {"last": state}
         if best is not None:
-            post["best"] = f"{best:.4g}"
+            post["best"] = f"{self.metric}={best:.4g}"
         self.bar.set_postfix(post)
 
     def close(self) -> None:
@@ -519,7 +520,9 @@ class SweepRunner:
         if outcome.pruned_at_epoch is not None:
             tags["pruned_at_epoch"] = outcome.pruned_at_epoch
         # one store transaction for every metric and tag of the trial
-        tracker.log_batch(run_id, metrics=tracker.history_rows(records) + final, tags=tags)
+        tracker.log_batch(
+            run_id, metrics=tracker.history_rows(records, telemetry="ends") + final, tags=tags
+        )
         tracker.log_text(run_id, history_csv(records), "history.csv")
         if len(outcome.replicates) > 1:
             for rep in outcome.replicates:
@@ -542,7 +545,7 @@ class SweepRunner:
                     provenance=self._provenance,
                     config_artifact=False,  # the params hold it; the trial run has the file
                 )
-                tracker.log_history(child, rep.records)
+                tracker.log_history(child, rep.records, telemetry="ends")
                 tracker.end_run(child, rep.status)
         rep0 = outcome.replicates[0] if outcome.replicates else None
         if rep0 is not None and rep0.model_npz is not None and values is not None:
@@ -607,7 +610,13 @@ class SweepRunner:
         deadline = time.monotonic() + self.timeout if self.timeout else None
         asked = 0
         stop = threading.Event()
-        bar = _Progress(min(target, 10**6), already, self.progress, self.spec.name)
+        bar = _Progress(
+            min(target, 10**6),
+            already,
+            self.progress,
+            self.spec.name,
+            self.spec.objectives[0]["metric"],
+        )
         best: list[float | None] = [self._current_best(study)]
 
         def tasks() -> Iterator[Any]:

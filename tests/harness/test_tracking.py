@@ -162,3 +162,19 @@ def test_ui_command_binds_localhost_on_the_same_store(tracking_uri, capsys):
     assert main(["ui", "--dry-run", "--tracking-uri", tracking_uri]) == 0
     out = capsys.readouterr().out
     assert "--host 127.0.0.1" in out and tracking_uri in out
+
+
+def test_history_rows_can_keep_telemetry_at_the_ends_only():
+    from harness.tracking import Tracker
+
+    records = [
+        {"epoch": float(e), "val/loss": 1.0 / (e + 1), "grad_norm/dense_0.W": 0.5} for e in range(4)
+    ]
+    every = Tracker.history_rows(records)
+    ends = Tracker.history_rows(records, telemetry="ends")
+    assert len(every) == 8
+    assert [(k, s) for k, _, s in ends if k.startswith("grad_norm/")] == [
+        ("grad_norm/dense_0.W", 0),
+        ("grad_norm/dense_0.W", 3),
+    ]
+    assert sum(k == "val/loss" for k, _, _ in ends) == 4
