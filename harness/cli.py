@@ -7,7 +7,6 @@ missing dataset file) print one clear line and exit with status 2; they never le
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shlex
 import sys
@@ -99,20 +98,8 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 # -- sweep -----------------------------------------------------------------------------------------
-def _delete_study(name: str, storage_url: str, ledger_dir: Path) -> None:
-    import optuna
-
-    from harness.study.ledger import Ledger
-    from harness.study.storage import make_storage
-
-    with contextlib.suppress(KeyError):
-        optuna.delete_study(study_name=name, storage=make_storage(storage_url))
-    Ledger(ledger_dir).clear()
-
-
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.study.ledger import default_ledger_dir
-    from harness.study.runner import SweepInterrupted, run_sweep
+    from harness.study.runner import SweepInterrupted, reset_study, run_sweep
     from harness.study.spec import load_study
     from harness.study.storage import default_storage_url
 
@@ -121,7 +108,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.scheduler:
         os.environ["DASK_SCHEDULER_ADDRESS"] = args.scheduler
     if args.fresh:
-        _delete_study(spec.name, storage, default_ledger_dir(spec.name))
+        reset_study(spec.name, storage)
     print(
         f"sweep {spec.name!r}: {args.jobs} worker(s) ({args.backend}), storage {storage}",
         flush=True,
@@ -177,7 +164,6 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
         "data_dir": args.data_dir,
         "progress": not args.no_progress,
         "fresh": not args.resume,
-        "command": _command_line(argv),
         "study_plots": args.study_plots,
     }
     results = []

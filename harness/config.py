@@ -9,6 +9,7 @@ path, the offending value and what is allowed.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 __all__ = [
     "ConfigError",
     "apply_overrides",
+    "check_keys",
     "deep_merge",
     "flatten",
     "get_dotted",
@@ -60,6 +62,23 @@ class ConfigError(ValueError):
     @classmethod
     def missing(cls, path: str, allowed: str, *, source: str | None = None) -> ConfigError:
         return cls(path, _MISSING, allowed, source=source)
+
+
+def check_keys(path: str, given: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """Raise ConfigError for the first key of ``given`` not in ``allowed`` (with a close match).
+
+    ``path`` is the dotted location of ``given`` (empty for the top level of a document).
+    """
+    allowed = list(allowed)
+    for key in given:
+        if key not in allowed:
+            hit = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {hit[0]!r}?)" if hit else ""
+            raise ConfigError(
+                f"{path}.{key}" if path else str(key),
+                given[key],
+                f"a known key{hint}; allowed keys: {', '.join(sorted(allowed))}",
+            )
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -10,7 +10,6 @@ to the parent run.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -100,18 +99,6 @@ def _study_spec(claim: Any, protocol: str, budget: str) -> Any:
     return parse_study(raw, source=f"{claim.source_path}#protocols.{protocol}")
 
 
-def _fresh(spec: Any, storage: str | None) -> None:
-    import optuna
-
-    from harness.study.ledger import Ledger, default_ledger_dir
-    from harness.study.storage import default_storage_url, make_storage
-
-    url = storage or default_storage_url(spec.name)
-    with contextlib.suppress(KeyError):
-        optuna.delete_study(study_name=spec.name, storage=make_storage(url))
-    Ledger(default_ledger_dir(spec.name)).clear()
-
-
 def reproduce_claim(
     claim_id: str,
     *,
@@ -135,12 +122,12 @@ def reproduce_claim(
     keeps its finished runs).
     """
     from harness.claims import evaluate_claim, load_claim, write_report
-    from harness.study.runner import run_sweep
+    from harness.study.runner import reset_study, run_sweep
     from harness.tracking import Tracker, provenance_tags
 
     t0 = time.perf_counter()
     claim = load_claim(claim_id, budget=budget)
-    command = command or f"harness reproduce {claim.id} --budget {budget}"
+    command = command or f"harness reproduce {claim.id} --budget {budget} --jobs {jobs}"
     tracker = Tracker(tracking_uri)
     experiment = f"claim-{claim.id}"
     experiment_id = tracker.experiment(experiment)
@@ -172,7 +159,7 @@ def reproduce_claim(
         for protocol in claim.protocols_to_run():
             spec = _study_spec(claim, protocol, budget)
             if fresh:
-                _fresh(spec, storage)
+                reset_study(spec.name, storage)
             echo(f"[{claim.id}] protocol {protocol}: study {spec.name}")
             result = run_sweep(
                 spec,

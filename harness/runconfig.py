@@ -15,12 +15,11 @@ resolved config is what gets logged (flattened) as MLflow params, so it is compl
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 from collections.abc import Mapping
 from typing import Any
 
-from harness.config import ConfigError, deep_merge
+from harness.config import ConfigError, check_keys, deep_merge
 from models.registry import Registry, SpecError, UnknownNameError, parse_spec
 
 __all__ = [
@@ -89,18 +88,6 @@ def direction_of(metric: str) -> str:
     return "max"
 
 
-def _unknown_keys(section: str, given: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in given:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"{section}.{key}",
-                given[key],
-                f"a known key{hint}; allowed keys: {', '.join(sorted(allowed))}",
-            )
-
-
 def _check_spec(registry: Registry[Any], path: str, spec: Any) -> None:
     """A component spec whose name is registered (arguments are checked when it is built)."""
     try:
@@ -128,7 +115,7 @@ def _number(path: str, value: Any, *, low: float = 0.0) -> None:
 def _validate_train(train: dict[str, Any]) -> None:
     from models import LOSSES, OPTIMIZERS, SCHEDULES
 
-    _unknown_keys("train", train, set(TRAIN_DEFAULTS))
+    check_keys("train", train, set(TRAIN_DEFAULTS))
     _check_spec(LOSSES, "train.loss", train["loss"])
     _check_spec(OPTIMIZERS, "train.optimizer", train["optimizer"])
     if train["schedule"] is not None:
@@ -165,7 +152,7 @@ def _validate_train(train: dict[str, Any]) -> None:
     if es is not None:
         if not isinstance(es, Mapping):
             raise ConfigError("train.early_stopping", es, "null or a mapping {monitor, patience}")
-        _unknown_keys("train.early_stopping", es, _ES_KEYS)
+        check_keys("train.early_stopping", es, _ES_KEYS)
         if not isinstance(es.get("monitor", "val/loss"), str):
             raise ConfigError("train.early_stopping.monitor", es.get("monitor"), "a metric name")
         _int("train.early_stopping.patience", es.get("patience", 5), low=1)
@@ -187,7 +174,7 @@ def _validate_model(model: Any) -> dict[str, Any]:
     accepted = _accepted_kwargs(builder)
     if accepted is not None:
         accepted -= {"input_shape", "n_outputs"}
-        _unknown_keys("model", {k: v for k, v in model.items() if k != "name"}, accepted)
+        check_keys("model", {k: v for k, v in model.items() if k != "name"}, accepted)
     return dict(model)
 
 

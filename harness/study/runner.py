@@ -43,7 +43,14 @@ from harness.study.ledger import Ledger, default_ledger_dir, outcome_entry
 from harness.study.storage import default_storage_url, make_storage
 from harness.study.worker import TrialOutcome, TrialTask, execute_trial
 
-__all__ = ["SweepInterrupted", "SweepResult", "SweepRunner", "replicate_seed", "run_sweep"]
+__all__ = [
+    "SweepInterrupted",
+    "SweepResult",
+    "SweepRunner",
+    "replicate_seed",
+    "reset_study",
+    "run_sweep",
+]
 
 DESIGN_SAMPLERS = frozenset({"grid", "random", "qmc"})
 _ATTR_PARENT = "harness.mlflow_parent_run_id"
@@ -796,3 +803,18 @@ def run_sweep(spec: Any, **kwargs: Any) -> SweepResult:
         Override the study file's budget.
     """
     return SweepRunner(spec, **kwargs).run()
+
+
+def reset_study(
+    name: str, storage: str | None = None, ledger_dir: str | Path | None = None
+) -> None:
+    """Forget a study (``--fresh``): delete it from its Optuna storage and clear its ledger.
+
+    Its MLflow runs stay: they are the record of what was run.
+    """
+    import optuna
+
+    url = storage or default_storage_url(name)
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name=name, storage=make_storage(url))
+    Ledger(ledger_dir or default_ledger_dir(name)).clear()

@@ -32,7 +32,6 @@ what is allowed.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import re
 import warnings
@@ -45,7 +44,14 @@ import yaml
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 
-from harness.config import ConfigError, apply_overrides, load_yaml, parse_override, set_dotted
+from harness.config import (
+    ConfigError,
+    apply_overrides,
+    check_keys,
+    load_yaml,
+    parse_override,
+    set_dotted,
+)
 from harness.runconfig import RUN_SECTIONS, direction_of, resolve_run_config
 from harness.seeding import stable_hash
 from harness.study.samplers import (
@@ -85,18 +91,6 @@ _KEYED_BLOCKS = ("search.params", "search.derived", "search.fixed_roles")
 _PARAM_FIELDS = ("type", "low", "high", "log", "step", "choices", "role", "when")
 
 
-def _check_keys(path: str, given: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    for key in given:
-        if key not in allowed:
-            hit = difflib.get_close_matches(str(key), list(allowed), n=1)
-            hint = f" (did you mean {hit[0]!r}?)" if hit else ""
-            raise ConfigError(
-                f"{path}.{key}" if path else str(key),
-                given[key],
-                f"a known key{hint}; allowed: {', '.join(allowed)}",
-            )
-
-
 def _int(path: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(path, value, f"an integer >= {low}")
@@ -120,7 +114,7 @@ class Objective:
             raw = {"metric": raw}
         if not isinstance(raw, Mapping):
             raise ConfigError(path, raw, "a mapping {metric: val/accuracy, direction: maximize}")
-        _check_keys(path, raw, OBJECTIVE_KEYS)
+        check_keys(path, raw, OBJECTIVE_KEYS)
         metric = raw.get("metric")
         if not isinstance(metric, str) or not re.fullmatch(
             r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+", metric
@@ -361,7 +355,7 @@ def parse_study(
 
 
 def _parse(raw: dict[str, Any], source: str | None, source_path: Path | None) -> StudySpec:
-    _check_keys("", raw, STUDY_KEYS)
+    check_keys("", raw, STUDY_KEYS)
     name = raw.get("name")
     if name is None:
         raise ConfigError.missing("name", "a study name of [a-z0-9_-]+ (it names the experiment)")
@@ -390,7 +384,7 @@ def _parse(raw: dict[str, Any], source: str | None, source_path: Path | None) ->
     search_raw = raw.get("search")
     if not isinstance(search_raw, Mapping):
         raise ConfigError("search", search_raw, "a mapping with params (and sampler, n_trials...)")
-    _check_keys("search", search_raw, SEARCH_KEYS)
+    check_keys("search", search_raw, SEARCH_KEYS)
     space = SearchSpace.from_yaml(search_raw.get("params"), search_raw.get("derived"))
     space.check(base)
 
