@@ -96,6 +96,10 @@ class SweepResult:
     artifacts: list[str] = field(default_factory=list)
     wall_time_s: float = 0.0
     summary_text: str = ""
+    #: where the driver's time went (seconds): before the first trial, the trial loop, the
+    #: wrap-up (summary, plots), and the driver's own per-trial work inside the loop
+    #: (ask, MLflow runs, tell, ledger) summed over this session's trials
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class _Progress:
@@ -625,18 +629,23 @@ class SweepRunner:
             self.spec.objectives[0]["metric"],
         )
         best: list[float | None] = [self._current_best(study)]
+        driver_s = 0.0
 
         def tasks() -> Iterator[Any]:
-            nonlocal asked
+            nonlocal asked, driver_s
             while not stop.is_set() and already + asked < target:
                 if deadline is not None and time.monotonic() >= deadline:
                     return
+                t0 = time.perf_counter()
                 with self._lock:
                     task = self._start_trial(study)
+                driver_s += time.perf_counter() - t0
                 asked += 1
                 yield delayed(execute_trial)(task)
 
         status = "completed"
+        t_loop = time.perf_counter()
+        self._timings = {"setup_s": t_loop - t_start}
         try:
             with (
                 _backend_client(self.backend, self.jobs),
@@ -646,8 +655,10 @@ class SweepRunner:
                     return_as="generator_unordered", pre_dispatch="n_jobs", batch_size=1
                 )(tasks())
                 for outcome in results:
+                    t0 = time.perf_counter()
                     with self._lock:
                         state, _ = self._finish_trial(study, outcome)
+                    driver_s += time.perf_counter() - t0
                     best[0] = self._current_best(study)
                     bar.update(best[0], state)
         except KeyboardInterrupt:
@@ -668,6 +679,8 @@ class SweepRunner:
             ) from exc
         finally:
             bar.close()
+            self._timings["trials_s"] = time.perf_counter() - t_loop
+            self._timings["driver_s"] = driver_s
         result = self._close_parent(study, status, t_start)
         if status == "interrupted":
             raise SweepInterrupted(
@@ -688,6 +701,7 @@ class SweepRunner:
     def _close_parent(self, study: Any, status: str, t_start: float) -> SweepResult:
         from harness.study.summary import summarize_study
 
+        t_wrap = time.perf_counter()
         result = SweepResult(
             study_name=self.spec.name,
             experiment_id=self.experiment_id,
@@ -704,6 +718,8 @@ class SweepRunner:
                 except Exception as exc:  # the sweep's results stand without the model file
                     result.warnings.append(f"could not log the best model: {exc}")
         result.wall_time_s = time.perf_counter() - t_start
+        result.timings = dict(getattr(self, "_timings", {}))
+        result.timings["wrapup_s"] = time.perf_counter() - t_wrap
         self.tracker.set_tags(self.parent_run_id, {"status": status})
         self.tracker.end_run(self.parent_run_id, "completed" if status == "completed" else status)
         return result
