@@ -178,3 +178,54 @@ def test_history_rows_can_keep_telemetry_at_the_ends_only():
         ("grad_norm/dense_0.W", 3),
     ]
     assert sum(k == "val/loss" for k, _, _ in ends) == 4
+
+
+def test_ui_serves_the_same_store_on_localhost(tracking_uri, unique_name):
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from harness.tracking import Tracker
+
+    Tracker(tracking_uri).experiment(unique_name)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "ui",
+        "--port",
+        str(port),
+        "--tracking-uri",
+        tracking_uri,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, "the UI process exited"
+            assert time.monotonic() < deadline, "the UI did not come up in 90 s"
+            time.sleep(0.5)
+        req = urllib.request.Request(
+            f"{base}/api/2.0/mlflow/experiments/search",
+            data=json.dumps({"max_results": 1000}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            names = {e["name"] for e in json.load(r)["experiments"]}
+        assert unique_name in names
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
