@@ -20,7 +20,7 @@ from harness.config import ConfigError
 from harness.runconfig import resolve_run_config
 from harness.seeding import run_streams, stable_hash
 from harness.train import Callback, History, Trainer, TrainSettings
-from models.registry import SpecError, parse_spec
+from models.registry import SpecError, UnknownNameError, parse_spec
 
 __all__ = ["Run", "RunResult", "build_run", "load_data", "run_config"]
 
@@ -70,6 +70,20 @@ def load_data(data_spec: Mapping[str, Any], *, dtype: str, data_dir: str | Path 
     spec_json = json.dumps(dict(data_spec), sort_keys=True, default=str)
     key = stable_hash([spec_json, str(data_dir), dtype])
     return _load_cached(key, spec_json, None if data_dir is None else str(data_dir), dtype)
+
+
+def _field_holding(spec: Mapping[str, Any], name: str) -> str | None:
+    """The dotted key of ``spec`` whose value is ``name`` (or a component spec named ``name``)."""
+    for key, value in spec.items():
+        if value == name:
+            return str(key)
+        if isinstance(value, Mapping):
+            if value.get("name") == name:
+                return str(key)
+            inner = _field_holding(value, name)
+            if inner:
+                return f"{key}.{inner}"
+    return None
 
 
 def _regularizers(train: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -128,6 +142,10 @@ def build_run(
             dtype=np.dtype(train["dtype"]),
             telemetry=bool(train["telemetry"]),
         )
+    except UnknownNameError as exc:
+        key = _field_holding(cfg["model"], exc.name)
+        path, value = (f"model.{key}", exc.name) if key else ("model", cfg["model"])
+        raise ConfigError(path, value, f"a registered {exc.kind} ({exc})") from exc
     except (SpecError, ValueError, TypeError) as exc:
         raise ConfigError("model", cfg["model"], f"a buildable model ({exc})") from exc
     # dropout masks get their own stream so that changing the batch order does not change them

@@ -31,7 +31,14 @@ class SpecError(ValueError):
 
 
 class UnknownNameError(SpecError, KeyError):
-    """A name is not registered. The message lists the valid names (and a close match)."""
+    """A name is not registered. The message lists the valid names (and a close match).
+
+    ``name`` and ``kind`` say what was asked for, so a caller can point at the config field that
+    holds the name.
+    """
+
+    name: str = ""
+    kind: str = ""
 
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return str(self.args[0]) if self.args else ""
@@ -126,9 +133,11 @@ class Registry(Generic[T]):
         valid = self.names()
         close = difflib.get_close_matches(name, valid + list(self._aliases), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UnknownNameError(
+        error = UnknownNameError(
             f"unknown {self.kind} {name!r}{hint}; valid {self.kind} names: {', '.join(valid)}"
         )
+        error.name, error.kind = name, self.kind
+        raise error
 
     def get(self, name: str) -> T:
         """The component registered under ``name`` (or one of its aliases)."""

@@ -141,10 +141,14 @@ def test_bad_config_values_name_the_field():
         resolve_run_config({"data": {"name": "mnist2d"}})
 
 
-def test_unknown_activation_fails_at_build_with_the_valid_names():
+def test_unknown_activation_fails_at_build_naming_the_field_and_the_valid_names():
     cfg = digits_config()
     cfg["model"]["activation"] = "relux"
-    with pytest.raises(ConfigError, match="relu"):
+    with pytest.raises(ConfigError, match=r"^model\.activation = 'relux'.*did you mean 'relu'"):
+        build_run(cfg)
+    cfg["model"]["activation"] = "relu"
+    cfg["model"]["init"] = {"name": "he_normall"}
+    with pytest.raises(ConfigError, match=r"^model\.init = 'he_normall'.*valid initializer names"):
         build_run(cfg)
 
 
