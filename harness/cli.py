@@ -55,6 +55,7 @@ def _load_run_yaml(path: str, overrides: Sequence[str]) -> tuple[dict[str, Any],
 
 # -- train -------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.config import ConfigError
     from harness.experiment import build_run
     from harness.runlog import fail_run, finish_run, open_run, run_url
     from harness.tracking import Tracker
@@ -63,7 +64,12 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.data_dir:
         os.environ["HARNESS_DATA_DIR"] = args.data_dir
     # build first: data and model errors surface before any run is created
-    run = build_run(config, progress=not args.no_progress, data_dir=args.data_dir, resolved=True)
+    try:
+        run = build_run(
+            config, progress=not args.no_progress, data_dir=args.data_dir, resolved=True
+        )
+    except ConfigError as exc:
+        raise ConfigError(exc.path, exc.value, exc.allowed, source=args.config) from None
     tracker = Tracker(args.tracking_uri)
     experiment_id = tracker.experiment(args.experiment or name)
     run_id = open_run(
