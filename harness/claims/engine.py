@@ -364,17 +364,23 @@ def evaluate_claim(
     """
     tabs = _split_tables(tables)
     B = int(n_boot or claim.bootstrap.n_boot)
-    measures: dict[str, Measure] = copy.deepcopy(claim.measures)
-    used_tabs = [_protocol_table(p, tabs) for p in claim.protocols.values() if p.reuse is None]
-    all_runs = pd.concat([t.runs for t in used_tabs], ignore_index=True)
-    all_curves = pd.concat([t.curves for t in used_tabs], ignore_index=True)
-    for m in measures.values():
-        m.prepare(all_curves, all_runs)
+    # Measures that depend on all runs (a target of 0.9 × the best accuracy reached) are
+    # resolved per set of runs: protocols may train on different data (digits at init, MNIST-1D
+    # for training curves), and a best value from one data set is no target for another.
+    # Protocols that reuse another's runs share its resolved measures.
+    prepared: dict[str, dict[str, Measure]] = {}
+    for p in claim.protocols.values():
+        if p.reuse is None:
+            t = _protocol_table(p, tabs)
+            prepared[p.name] = copy.deepcopy(claim.measures)
+            for m in prepared[p.name].values():
+                m.prepare(t.curves, t.runs)
 
     data: dict[str, ProtocolData] = {}
     evals: dict[str, _ProtocolEval] = {}
     for p in claim.protocols.values():
         t = _protocol_table(p, tabs)
+        measures = prepared[p.runs_from]
         mdf = compute_measures(t, measures, p.searched)
         at_mask = p.select.at.mask(mdf) if (p.select and p.select.at) else None
         sel = (

@@ -264,3 +264,47 @@ def test_report_survives_a_protocol_where_every_run_failed(tmp_path):
     paths = write_report(claim, out, tables, out_dir=tmp_path, meta={})
     assert len(paths.figures) == 2
     assert "**INCONCLUSIVE**" in paths.markdown.read_text(encoding="utf-8")
+
+
+def test_relative_targets_are_resolved_within_each_protocols_runs():
+    """0.9 × the best accuracy is taken over the runs a protocol evaluates, not over every
+    protocol of the claim: protocols may train on different data."""
+    raw = toy_claim(
+        protocols={
+            "easy": {"description": "data where accuracy reaches 1.0"},
+            "hard": {"description": "data where accuracy tops out at 0.5"},
+        },
+        measures={
+            "ett": {
+                "name": "epochs_to",
+                "metric": "val/accuracy",
+                "target": {"fraction_of_best": 0.9},
+            }
+        },
+        checks=[
+            {
+                "id": "C1",
+                "claim": "epochs to target stay finite",
+                "why": "a test rule",
+                "statistic": {"name": "group_center", "measure": "ett"},
+                "rule": {"op": "<=", "value": 10},
+            }
+        ],
+    )
+    claim = parse_claim(raw)
+
+    def table(protocol: str, top: float) -> RunTable:
+        runs, curves = [], []
+        for trial, x in enumerate([1, 2, 4, 8]):
+            for r in range(5):
+                key = {"protocol": protocol, "trial": trial, "replicate": r}
+                runs.append({**key, "seed": 100 + r, "status": "completed", "x": x})
+                for epoch in range(4):  # accuracy rises to `top` at epoch 3
+                    curves.append({**key, "epoch": epoch, "val/accuracy": top * epoch / 3})
+        return RunTable.from_records(runs, curves)
+
+    outcome = evaluate_claim(claim, {"easy": table("easy", 1.0), "hard": table("hard", 0.5)})
+    for protocol in ("easy", "hard"):
+        ett = outcome.protocols[protocol].measures["ett"]
+        assert (ett == 3).all(), (protocol, ett.tolist())  # 0.9 × own best is reached at epoch 3
+    assert outcome.checks[0].verdict == Verdict.SUPPORTED
