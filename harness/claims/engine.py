@@ -21,7 +21,6 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import pandas as pd
 
 from harness.claims.errors import ClaimError
 from harness.claims.filters import value_label
