@@ -37,6 +37,7 @@ __all__ = [
     "Step",
     "Tanh",
     "activation",
+    "register_activation",
     "sigmoid",
 ]
 
@@ -55,7 +56,7 @@ class NotDifferentiableError(RuntimeError):
     """``backward`` was called on a layer that has no usable gradient (``step``)."""
 
 
-def _register(name: str) -> Callable[[type[Layer]], type[Layer]]:
+def register_activation(name: str) -> Callable[[type[Layer]], type[Layer]]:
     """Register an activation class in ACTIVATIONS and LAYERS under the same name."""
 
     def decorator(cls: type[Layer]) -> type[Layer]:
@@ -92,7 +93,7 @@ class Activation(Layer):
         return {}
 
 
-@_register("identity")
+@register_activation("identity")
 class Identity(Activation):
     """f(x) = x (linear units; a network of these collapses to one linear map, claim A13)."""
 
@@ -104,7 +105,7 @@ class Identity(Activation):
         return dout
 
 
-@_register("step")
+@register_activation("step")
 class Step(Activation):
     """Heaviside step ``x > 0`` (the perceptron of the logic-gate examples). Forward only."""
 
@@ -120,7 +121,7 @@ class Step(Activation):
         )
 
 
-@_register("sigmoid")
+@register_activation("sigmoid")
 class Sigmoid(Activation):
     """σ(x) = 1 / (1 + e^(−x)); σ'(x) = σ(1 − σ) ≤ 0.25."""
 
@@ -142,7 +143,7 @@ class Sigmoid(Activation):
         return {"saturation": float(saturated.mean())}
 
 
-@_register("tanh")
+@register_activation("tanh")
 class Tanh(Activation):
     """tanh(x); derivative 1 − tanh²."""
 
@@ -168,7 +169,7 @@ def _dead_fraction(local_grad_zero: Array) -> float:
     return float(local_grad_zero.all(axis=0).mean())
 
 
-@_register("relu")
+@register_activation("relu")
 class ReLU(Activation):
     """max(0, x). Its gradient is taken as 0 at x = 0."""
 
@@ -191,7 +192,7 @@ class ReLU(Activation):
         return {"dead_fraction": _dead_fraction(out <= 0)}
 
 
-@_register("leaky_relu")
+@register_activation("leaky_relu")
 class LeakyReLU(Activation):
     """x for x > 0, ``alpha·x`` otherwise (Maas et al. 2013; default alpha 0.01)."""
 
@@ -211,7 +212,7 @@ class LeakyReLU(Activation):
         return {"dead_fraction": _dead_fraction(self._slope == 0)}
 
 
-@_register("elu")
+@register_activation("elu")
 class ELU(Activation):
     """x for x > 0, ``alpha·(e^x − 1)`` otherwise (Clevert et al. 2015; default alpha 1)."""
 
@@ -234,7 +235,7 @@ class ELU(Activation):
         return {"dead_fraction": _dead_fraction(zero_grad)}
 
 
-@_register("softplus")
+@register_activation("softplus")
 class Softplus(Activation):
     """log(1 + e^x), computed as ``max(x, 0) + log1p(e^(−|x|))``; derivative σ(x)."""
 
@@ -247,7 +248,7 @@ class Softplus(Activation):
         return dout * sigmoid(self._x)
 
 
-@_register("maxout")
+@register_activation("maxout")
 class Maxout(Activation):
     """Maxout (Goodfellow et al. 2013): the max over groups of ``pieces`` consecutive units.
 
@@ -285,7 +286,7 @@ class Maxout(Activation):
         return dgrouped.reshape(dout.shape[0], -1, *dout.shape[2:])
 
 
-@_register("softmax")
+@register_activation("softmax")
 class Softmax(Activation):
     """Softmax over axis 1 (max-subtracted). Use with the ``nll`` loss, or ``mse`` on probabilities."""
 
