@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.config import ConfigError
 from harness.runconfig import resolve_run_config
-from harness.seeding import run_streams, stable_hash
+from harness.seeding import run_streams
 from harness.train import Callback, History, Trainer, TrainSettings
 from models.registry import SpecError, UnknownNameError, parse_spec
 
@@ -52,7 +52,7 @@ class Run:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(key: str, spec_json: str, data_dir: str | None, dtype: str) -> Any:
+def _load_cached(spec_json: str, data_dir: str | None, dtype: str) -> Any:
     import json
 
     from harness.data import load_dataset
@@ -68,8 +68,7 @@ def load_data(data_spec: Mapping[str, Any], *, dtype: str, data_dir: str | Path 
     import json
 
     spec_json = json.dumps(dict(data_spec), sort_keys=True, default=str)
-    key = stable_hash([spec_json, str(data_dir), dtype])
-    return _load_cached(key, spec_json, None if data_dir is None else str(data_dir), dtype)
+    return _load_cached(spec_json, None if data_dir is None else str(data_dir), dtype)
 
 
 def _field_holding(spec: Mapping[str, Any], name: str) -> str | None:
@@ -149,9 +148,7 @@ def build_run(
     except (SpecError, ValueError, TypeError) as exc:
         raise ConfigError("model", cfg["model"], f"a buildable model ({exc})") from exc
     # dropout masks get their own stream so that changing the batch order does not change them
-    set_rng = getattr(network, "set_rng", None)
-    if callable(set_rng):
-        set_rng(streams.dropout)
+    network.set_rng(streams.dropout)
     try:
         optimizer = OPTIMIZERS.build(
             train["optimizer"], schedule=_schedule_spec(train, splits.train.n)

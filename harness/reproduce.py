@@ -58,9 +58,7 @@ def run_table(entries: Iterable[Mapping[str, Any]], protocol: str) -> Any:
     curves: list[dict[str, Any]] = []
     for entry in entries:
         config = dict(entry.get("config") or {})
-        base = dict(
-            flatten({k: config[k] for k in ("data", "model", "train") if k in config}).items()
-        )
+        base = flatten({k: config[k] for k in ("data", "model", "train") if k in config})
         base.update(entry.get("params") or {})  # searched values as chosen (specs stay mappings)
         for rep in entry["replicates"]:
             status = _STATUS.get(rep["status"], "failed")

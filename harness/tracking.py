@@ -359,9 +359,6 @@ class Tracker:
     def log_dir(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         self._repo(run_id).log_artifacts(str(path), artifact_path)
 
-    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
-        self.client.log_figure(run_id, figure, artifact_file)
-
     def log_dataset(self, run_id: str, splits: Any, *, context: str = "training") -> None:
         """Record the dataset as an MLflow input (name, digest, schema, profile)."""
         from mlflow.data.numpy_dataset import from_numpy

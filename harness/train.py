@@ -147,10 +147,6 @@ class History:
         return out
 
 
-def _is_classification(loss: Any, y: np.ndarray) -> bool:
-    return getattr(loss, "task", "classification") == "classification"
-
-
 def _reached(value: float, target: float, mode: str) -> bool:
     if not math.isfinite(value):
         return False
@@ -215,7 +211,7 @@ class Trainer:
             metrics = net.evaluate(split.X, split.y, batch_size=bs)
         for key, value in metrics.items():
             out[f"{prefix}/{key}"] = float(value)
-        if not _is_classification(net.loss, split.y):
+        if getattr(net.loss, "task", "classification") != "classification":
             pred = net.predict(split.X, batch_size=bs).reshape(split.y.shape[0], -1)
             y = split.y.reshape(split.y.shape[0], -1).astype(np.float64)
             resid = pred - y

@@ -494,7 +494,7 @@ class SweepRunner:
                 state=state,
                 reason=reason,
                 values=values,
-                params=_jsonable(info["params"]),
+                params=dict(info["params"]),
                 config=info["config"],
                 design_index=info["design_index"],
                 run_id=info["run_id"],
@@ -772,10 +772,6 @@ def _name_of(spec: Any) -> str:
     if isinstance(spec, str):
         return spec
     return str(spec.get("name", "none"))
-
-
-def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(k): v for k, v in params.items()}
 
 
 def _default_command(spec: Any) -> str:

@@ -209,17 +209,10 @@ def curves_frame(entries: Any) -> Any:
     """Per-epoch curves of every finished trial (mean over its seeds) as a DataFrame."""
     import pandas as pd
 
+    from harness.study.worker import average_records
+
     rows = []
     for entry in entries:
-        by_epoch: dict[float, dict[str, list[float]]] = {}
-        for rep in entry["replicates"]:
-            for rec in rep["records"]:
-                slot = by_epoch.setdefault(rec["epoch"], {})
-                for k, v in rec.items():
-                    if k != "epoch":
-                        slot.setdefault(k, []).append(v)
-        for epoch, metrics in sorted(by_epoch.items()):
-            row = {"trial": entry["number"], "state": entry["state"], "epoch": epoch}
-            row.update({k: float(np.nanmean(v)) if v else math.nan for k, v in metrics.items()})
-            rows.append(row)
+        for rec in average_records([rep["records"] for rep in entry["replicates"]]):
+            rows.append({"trial": entry["number"], "state": entry["state"], **rec})
     return pd.DataFrame(rows)

@@ -17,13 +17,14 @@ import os
 import tempfile
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ReplicateOutcome", "TrialOutcome", "TrialTask", "execute_trial"]
+__all__ = ["ReplicateOutcome", "TrialOutcome", "TrialTask", "average_records", "execute_trial"]
 
 
 @dataclass(frozen=True)
@@ -71,24 +72,32 @@ class TrialOutcome:
     pid: int = 0
 
     def mean_records(self) -> list[dict[str, float]]:
-        """Per-epoch records averaged over replicates (epochs present in any replicate)."""
-        if len(self.replicates) == 1:
-            return [dict(r) for r in self.replicates[0].records]
-        by_epoch: dict[int, dict[str, list[float]]] = {}
-        for rep in self.replicates:
-            for rec in rep.records:
-                slot = by_epoch.setdefault(int(rec["epoch"]), {})
-                for k, v in rec.items():
-                    if k != "epoch":
-                        slot.setdefault(k, []).append(v)
-        out = []
-        for epoch in sorted(by_epoch):
-            rec = {"epoch": float(epoch)}
-            for k, vs in by_epoch[epoch].items():
-                finite = [v for v in vs if math.isfinite(v)]
-                rec[k] = float(np.mean(finite)) if finite else float("nan")
-            out.append(rec)
-        return out
+        """Per-epoch records averaged over replicates (see :func:`average_records`)."""
+        return average_records([rep.records for rep in self.replicates])
+
+
+def average_records(
+    per_seed: Sequence[Sequence[Mapping[str, float]]],
+) -> list[dict[str, float]]:
+    """Per-epoch records averaged over seeds: epochs present in any seed, each metric the mean
+    of its finite values (NaN when none is finite)."""
+    if len(per_seed) == 1:
+        return [dict(r) for r in per_seed[0]]
+    by_epoch: dict[int, dict[str, list[float]]] = {}
+    for records in per_seed:
+        for rec in records:
+            slot = by_epoch.setdefault(int(rec["epoch"]), {})
+            for k, v in rec.items():
+                if k != "epoch":
+                    slot.setdefault(k, []).append(v)
+    out = []
+    for epoch in sorted(by_epoch):
+        rec = {"epoch": float(epoch)}
+        for k, vs in by_epoch[epoch].items():
+            finite = [v for v in vs if math.isfinite(v)]
+            rec[k] = float(np.mean(finite)) if finite else float("nan")
+        out.append(rec)
+    return out
 
 
 def _ignore_ctrl_c_in_workers() -> None:
