@@ -28,6 +28,7 @@ __all__ = [
     "load_yaml",
     "parse_override",
     "set_dotted",
+    "show_value",
     "unflatten",
 ]
 
@@ -46,22 +47,58 @@ class ConfigError(ValueError):
     allowed : str
         What would have been accepted, in words (``"an integer >= 1"``).
     source : str, optional
-        The file the value came from, prefixed to the message.
+        Where the value came from (a file, ``command line``, ``tracking store``...), prefixed
+        to the message.
+    hint : str, optional
+        A few lines of help printed under the one-line message (how to fix it); not part of
+        ``str(error)``.
     """
 
-    def __init__(self, path: str, value: Any, allowed: str, *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        value: Any,
+        allowed: str,
+        *,
+        source: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.path = path
         self.value = value
         self.allowed = allowed
         self.source = source
+        self.hint = hint
         where = f"{source}: " if source else ""
         key = path or "<document>"
-        shown = "<missing>" if value is _MISSING else repr(value)
-        super().__init__(f"{where}{key} = {shown} is not allowed: expected {allowed}")
+        super().__init__(f"{where}{key} = {show_value(value)} is not allowed: expected {allowed}")
 
     @classmethod
-    def missing(cls, path: str, allowed: str, *, source: str | None = None) -> ConfigError:
-        return cls(path, _MISSING, allowed, source=source)
+    def missing(
+        cls, path: str, allowed: str, *, source: str | None = None, hint: str | None = None
+    ) -> ConfigError:
+        return cls(path, _MISSING, allowed, source=source, hint=hint)
+
+    def located(self, source: str | None) -> ConfigError:
+        """This error with ``source`` as its location, unless it already has one.
+
+        The copy is of the same class, keeps the hint and the cause, so re-raising it ``from
+        None`` loses nothing but the duplicate traceback.
+        """
+        if not source or self.source:
+            return self
+        err = type(self).__new__(type(self))
+        err.__dict__.update(self.__dict__)
+        ConfigError.__init__(
+            err, self.path, self.value, self.allowed, source=source, hint=self.hint
+        )
+        err.__cause__ = self.__cause__
+        return err
+
+
+def show_value(value: Any, limit: int = 200) -> str:
+    """How a value appears in an error message: its repr, shortened past ``limit`` characters."""
+    text = "<missing>" if value is _MISSING else repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
 
 
 def check_keys(path: str, given: Mapping[str, Any], allowed: Iterable[str]) -> None:
