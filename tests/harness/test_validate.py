@@ -150,3 +150,18 @@ def test_store_probes_create_nothing(tmp_path):
     assert check_tracking_uri(f"sqlite:///{db}") == f"sqlite:///{db}"
     check_optuna_storage(str(tmp_path / "j" / "study.journal"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_shipped_study_and_claim_passes_the_preflight():
+    """The stricter checks reject no study or claim the project ships (the stores aside)."""
+    from harness.claims import list_claims, load_claim
+    from harness.reproduce import _study_spec
+    from harness.study.spec import load_study, study_paths
+    from harness.validate import check_sweep
+
+    for path in study_paths(REPO / "studies"):
+        check_sweep(load_study(path), stores=False)
+    for claim_id in list_claims():
+        claim = load_claim(claim_id, budget="quick")
+        for protocol in claim.protocols_to_run():
+            check_sweep(_study_spec(claim, protocol, "quick"), stores=False)
