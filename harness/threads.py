@@ -46,8 +46,12 @@ __all__ = [
 ]
 
 #: GEMM size (multiply-adds of one BLAS call) below which 1 OpenBLAS thread is used. Measured by
-#: ``benchmarks/blas_threads.py`` (2-core AVX-512 VM, OpenBLAS 0.3.31, float32; the table and
-#: the load averages are in benchmarks/README.md).
+#: ``benchmarks/blas_threads.py`` on the project's 2-core AVX-512 VM (OpenBLAS 0.3.31, float32;
+#: table and load averages in benchmarks/README.md): on the quiet machine a second thread wins
+#: 1.4-1.9x (best steps) from 10.0M MACs up (128×784×100 and larger) and at most 1.1x below,
+#: where digits' 1257×64×100 (8.0M, issue 14) gains 1.04-1.08x; on a busy machine 2 threads
+#: lose 10-300x (median steps) from ~5M MACs on, so below the crossover 1 thread is the safe
+#: choice.
 SINGLE_THREAD_BELOW_MACS = 10_000_000
 
 

@@ -78,9 +78,10 @@ def sigmoid(x: Array, out: Array | None = None) -> Array:
     rounded value up to the subnormal range; the overflow is expected, so it is silenced.
 
     The former ``0.5·(1 + tanh(x/2))`` lost relative precision below x ≈ −20 (1 + tanh cancels:
-    2.22e-16 instead of 2.32e-16 at x = −36, 0 from x ≈ −40). The literal piecewise form
-    (``np.where(x < 0, ...)``) costs two masked passes that measured 10× slower than the whole
-    sigmoid (``benchmarks/sigmoid_cost.py``); this single expression is four dense passes.
+    2.22e-16 instead of 2.32e-16 at x = −36, exactly 0 from x = −38). The literal piecewise form
+    (``np.where(x < 0, ...)``) needs masked passes, each measured 10-15× slower than this whole
+    function on random-sign inputs; this single expression is four dense passes (its cost
+    against the tanh form: ``benchmarks/sigmoid_cost.py``).
     """
     with np.errstate(over="ignore", under="ignore"):
         out = np.negative(x, out=out)
