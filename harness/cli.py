@@ -17,6 +17,10 @@ from typing import Any
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+BLAS_THREADS_HELP = (
+    "BLAS threads per trial (default: 1 when its largest GEMM is small, else cores/jobs; "
+    "see harness/threads.py)"
+)
 
 
 class UserError(Exception):
@@ -36,6 +40,17 @@ def _add_common(p: argparse.ArgumentParser, *, data: bool = True) -> None:
             default=None,
             help="dataset cache directory (default: $HARNESS_DATA_DIR or ~/.cache/nn-harness)",
         )
+
+
+def _blas_threads(value: str) -> int:
+    """``--blas-threads``: an integer >= 1, checked before anything runs."""
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
+    return threads
 
 
 def _command_line(argv: Sequence[str]) -> str:
@@ -171,6 +186,7 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
         "progress": not args.no_progress,
         "fresh": not args.resume,
         "study_plots": args.study_plots,
+        "blas_threads": args.blas_threads,
     }
     results = []
     for claim_id in claim_ids:
@@ -368,9 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="delete the stored study and start over")
     p.add_argument(
         "--blas-threads",
-        type=int,
+        type=_blas_threads,
         default=None,
-        help="BLAS threads per worker (default cores/jobs)",
+        help=BLAS_THREADS_HELP,
     )
     p.add_argument(
         "--log-models",
@@ -404,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--study-plots", action="store_true", help="also render each protocol's study plots"
         )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--blas-threads", type=_blas_threads, default=None, help=BLAS_THREADS_HELP)
         _add_common(p)
 
     p = sub.add_parser(
