@@ -46,13 +46,12 @@ __all__ = [
 ]
 
 #: GEMM size (multiply-adds of one BLAS call) below which 1 OpenBLAS thread is used. Measured by
-#: ``benchmarks/blas_threads.py`` on the project's 2-core AVX-512 VM (OpenBLAS 0.3.31, float32;
-#: table and load averages in benchmarks/README.md): on the quiet machine a second thread wins
-#: 1.4-1.9x (best steps) from 10.0M MACs up (128×784×100 and larger) and at most 1.1x below,
-#: where digits' 1257×64×100 (8.0M, issue 14) gains 1.04-1.08x; on a busy machine 2 threads
-#: lose 10-300x (median steps) from ~5M MACs on, so below the crossover 1 thread is the safe
-#: choice.
-SINGLE_THREAD_BELOW_MACS = 10_000_000
+#: ``benchmarks/blas_threads.py`` on the project's quiet 2-core AVX-512 VM (OpenBLAS 0.3.31,
+#: float32; table and load averages in benchmarks/README.md): a second thread wins 1.11-1.78x
+#: (median steps) from 2.5M MACs (32×784×100) up and at most 1.09x below, where the digits and
+#: MNIST-1D MLPs of our studies train (≤ 1.3M MACs at batch 32-128); with a competing process
+#: the second thread gains little and can lose, so below the crossover 1 thread is the safe choice.
+SINGLE_THREAD_BELOW_MACS = 2_500_000
 
 
 @dataclass(frozen=True)
