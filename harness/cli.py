@@ -33,6 +33,10 @@ EXIT_INTERNAL = 1
 MAX_HINT_LINES = 10
 #: where a command-line mistake is reported
 CLI = "command line"
+BLAS_THREADS_HELP = (
+    "BLAS threads per trial (default: 1 when its largest GEMM is small, else cores/jobs; "
+    "see harness/threads.py)"
+)
 
 
 class UserError(Exception):
@@ -128,6 +132,10 @@ def _port(text: str) -> int:
             f"= {text} is not allowed: expected a port number in [1, 65535]"
         )
     return value
+
+
+#: ``--blas-threads``: an integer >= 1, checked before anything runs
+_blas_threads = _int_at_least(1)
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -349,6 +357,7 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
         "progress": not args.no_progress,
         "fresh": not args.resume,
         "study_plots": args.study_plots,
+        "blas_threads": args.blas_threads,
     }
     results = []
     for claim_id in claim_ids:
@@ -565,9 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="delete the stored study and start over")
     p.add_argument(
         "--blas-threads",
-        type=_int_at_least(1),
+        type=_blas_threads,
         default=None,
-        help="BLAS threads per worker (default cores/jobs)",
+        help=BLAS_THREADS_HELP,
     )
     p.add_argument(
         "--log-models",
@@ -603,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--study-plots", action="store_true", help="also render each protocol's study plots"
         )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--blas-threads", type=_blas_threads, default=None, help=BLAS_THREADS_HELP)
         _add_common(p)
 
     p = sub.add_parser(

@@ -112,12 +112,14 @@ def reproduce_claim(
     command: str | None = None,
     study_plots: bool = False,
     echo: Any = print,
+    blas_threads: int | None = None,
 ) -> ReproduceResult:
     """Run, judge and report one claim (see the module docstring).
 
     ``fresh`` (the default) discards earlier Optuna studies of this claim and budget, so the
     verdict comes from runs made now; ``fresh=False`` resumes them (an interrupted reproduction
-    keeps its finished runs).
+    keeps its finished runs). ``blas_threads`` overrides the per-trial BLAS thread choice
+    (:mod:`harness.threads`).
     """
     from harness.claims import evaluate_claim, load_claim, write_report
     from harness.study.runner import reset_study, run_sweep
@@ -173,6 +175,7 @@ def reproduce_claim(
                 log_models="none",
                 tags={"claim": claim.id, "claim.protocol": protocol},
                 plots=study_plots,
+                blas_threads=blas_threads,
             )
             tables[protocol] = run_table(result.entries, protocol)
             n_runs += len(tables[protocol])

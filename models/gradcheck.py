@@ -10,8 +10,8 @@ relative 1e-6; below ``floor`` = 1e-4 (a 10x margin) the error is measured again
 instead, i.e. an absolute tolerance of tol·floor = 1e-10.
 
 The ``check_registered_*`` functions build any registered component from the arguments it
-declares in ``example_kwargs`` / ``example_input_shape`` (layers) or ``example_batch`` (losses),
-which is how the test suite checks every registry entry without a per-component test.
+declares in ``example_kwargs`` / ``example_input_shape`` (layers) or ``example_batch`` (losses,
+plus one check per kind in a loss's ``example_targets``: one-hot, soft labels...), which is how the test suite checks every registry entry without a per-component test.
 """
 
 from __future__ import annotations
@@ -267,9 +267,19 @@ def check_registered_layer(
 
 
 def check_registered_loss(
-    registry: Registry[Any], name: str, *, seed: int = 0, tol: float = DEFAULT_TOL, **kwargs: Any
+    registry: Registry[Any],
+    name: str,
+    *,
+    seed: int = 0,
+    tol: float = DEFAULT_TOL,
+    targets: str | None = None,
+    **kwargs: Any,
 ) -> float:
-    """Gradient check of the loss ``name`` on its ``example_batch`` (kwargs go to the constructor)."""
+    """Gradient check of the loss ``name`` on its ``example_batch`` (kwargs go to the constructor).
+
+    ``targets`` names one of the loss's ``example_targets`` kinds (e.g. ``"soft_unnormalized"``
+    for soft labels whose rows do not sum to 1); None checks the default example.
+    """
     cls = registry.get(name)
     loss = cls(**kwargs)
     example = getattr(cls, "example_batch", None)
@@ -277,5 +287,14 @@ def check_registered_loss(
         raise TypeError(
             f"loss {name!r} declares no example_batch(rng, dtype) for the gradient check"
         )
-    y, t = example(np.random.default_rng(seed), np.float64)
+    rng = np.random.default_rng(seed)
+    if targets is None:
+        y, t = example(rng, np.float64)
+    else:
+        kinds = tuple(getattr(cls, "example_targets", ()))
+        if targets not in kinds:
+            raise ValueError(
+                f"loss {name!r} declares example targets {list(kinds)}, not {targets!r}"
+            )
+        y, t = example(rng, np.float64, targets=targets)
     return check_loss_gradients(loss, y, t, tol=tol)

@@ -131,6 +131,10 @@ class BaseLoss(Loss):
             return (self.link(y)[:, 0] > self.binary_threshold).astype(np.intp)
         return np.asarray(y.argmax(axis=1))
 
+    #: further target kinds the registry-wide gradient check runs through ``example_batch(rng,
+    #: dtype, targets=kind)``, besides the default example (see :func:`_example_class_targets`)
+    example_targets: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def example_batch(
         cls, rng: np.random.Generator, dtype: Any = np.float64
@@ -138,6 +142,33 @@ class BaseLoss(Loss):
         """Outputs and targets for the gradient check, away from every kink: (N=4, K=3)."""
         y = rng.normal(size=(4, 3))
         return y.astype(dtype), rng.integers(0, 3, size=4)
+
+
+def _example_class_targets(
+    rng: np.random.Generator, idx: Array, K: int, kind: str, dtype: Any
+) -> Array:
+    """Gradient-check targets of kind ``kind`` built around class indices ``idx`` (N,).
+
+    ``indices``: ``idx`` itself; ``one_hot``: its one-hot rows; ``soft``: probability rows
+    (non-negative, summing to 1); ``soft_unnormalized``: non-negative rows whose sums are not 1
+    (the first row is the ``[.5, .5, .5]`` of issue 14, sum 1.5; the others sum to 0.5-2.5).
+    """
+    if kind == "indices":
+        return idx
+    if kind == "one_hot":
+        return np.eye(K, dtype=dtype)[idx]
+    if kind == "soft":
+        w = rng.uniform(0.1, 1.0, size=(idx.size, K))
+        return (w / w.sum(axis=1, keepdims=True)).astype(dtype)
+    if kind == "soft_unnormalized":
+        w = rng.uniform(0.1, 1.0, size=(idx.size, K))
+        w *= rng.uniform(0.5, 2.5, size=(idx.size, 1)) / w.sum(axis=1, keepdims=True)
+        w[0] = 0.5
+        return w.astype(dtype)
+    raise ValueError(
+        "example targets must be one of ['indices', 'one_hot', 'soft', 'soft_unnormalized'], "
+        f"got {kind!r}"
+    )
 
 
 def _away_from_zero(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
@@ -321,10 +352,16 @@ class Exponential(BaseLoss):
 class SoftmaxCrossEntropy(BaseLoss):
     """Softmax fused with cross-entropy (the book's ``SoftmaxWithLoss``).
 
-    ``log softmax(y) = (y − max y) − log Σ exp(y − max y)``: finite for logits of ±1e4, and the
-    gradient is simply ``(softmax(y) − t) / N``. Targets: class indices (N,), one-hot or soft
-    labels (N, K).
+    ``log softmax(y) = (y − max y) − log Σ exp(y − max y)``: finite for logits of ±1e4.
+    Targets: class indices (N,), one-hot or soft labels (N, K). The loss
+    ``−(1/N) Σ_n Σ_k t_nk log softmax(y)_nk`` is PyTorch's for any targets; its gradient is
+    ``(softmax(y)·Σ_k t_nk − t) / N``, which is the familiar ``(softmax(y) − t) / N`` when every
+    row of ``t`` sums to 1 (class indices, one-hot rows, probability vectors). Rows that do not
+    sum to 1 (e.g. ``[.5, .5, .5]``, or multi-label 0/1 rows) get the general form, so the
+    gradient always matches the loss.
     """
+
+    example_targets: ClassVar[tuple[str, ...]] = ("one_hot", "soft", "soft_unnormalized")
 
     def link(self, y: Array) -> Array:
         return softmax(y)
@@ -357,6 +394,10 @@ class SoftmaxCrossEntropy(BaseLoss):
             self._T = self._dense_targets(y, t)
             z -= log_s
             loss = -float(np.sum(self._T * z)) / N
+            # Σ_k t_nk as a GEMV; None when every row sums to exactly 1 (one-hot, or soft labels
+            # that add up exactly), the common case, whose gradient stays p − t bit for bit
+            t_sum = np.dot(self._T, sc.ones("ones", (K,), y.dtype))
+            self._t_sum: Array | None = None if np.all(t_sum == 1) else t_sum[:, None]
         e /= s
         self._p = e
         return loss
@@ -364,13 +405,23 @@ class SoftmaxCrossEntropy(BaseLoss):
     def backward(self) -> Array:
         p = self._p
         g = self._scratch.empty("grad", p.shape, p.dtype)
-        np.copyto(g, p)
         if self._T is None:
+            np.copyto(g, p)
             g[self._rows, self._idx] -= 1
-        else:
+        elif self._t_sum is None:
+            np.subtract(p, self._T, out=g)
+        else:  # d/dy of −Σ_k t_k log softmax(y)_k = softmax(y)·Σ_k t_k − t
+            np.multiply(p, self._t_sum, out=g)
             g -= self._T
         g *= 1.0 / p.shape[0]
         return g
+
+    @classmethod
+    def example_batch(
+        cls, rng: np.random.Generator, dtype: Any = np.float64, targets: str = "indices"
+    ) -> tuple[Array, Array]:
+        y, t = super().example_batch(rng, dtype)
+        return y, _example_class_targets(rng, t, 3, targets, dtype)
 
 
 @LOSSES.register("binary_cross_entropy", aliases=("bce",))
@@ -416,8 +467,11 @@ class NegativeLogLikelihood(BaseLoss):
     def backward(self) -> Array:
         return -self._T / (self._p + NLL_EPS) / self._p.shape[0]
 
+    example_targets: ClassVar[tuple[str, ...]] = ("one_hot", "soft", "soft_unnormalized")
+
     @classmethod
     def example_batch(
-        cls, rng: np.random.Generator, dtype: Any = np.float64
+        cls, rng: np.random.Generator, dtype: Any = np.float64, targets: str = "indices"
     ) -> tuple[Array, Array]:
-        return softmax(rng.normal(size=(4, 3))).astype(dtype), rng.integers(0, 3, size=4)
+        y = softmax(rng.normal(size=(4, 3))).astype(dtype)
+        return y, _example_class_targets(rng, rng.integers(0, 3, size=4), 3, targets, dtype)

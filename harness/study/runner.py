@@ -42,6 +42,7 @@ from harness.seeding import derive_seed
 from harness.study.ledger import Ledger, default_ledger_dir, outcome_entry
 from harness.study.storage import default_storage_url, make_storage
 from harness.study.worker import TrialOutcome, TrialTask, execute_trial
+from harness.threads import BlasThreads
 
 __all__ = [
     "SweepInterrupted",
@@ -165,9 +166,10 @@ class SweepRunner:
         self.command = command or _default_command(spec)
         self.outer_parent = parent_run_id
         self.experiment_name = experiment or spec.name
-        cores = os.cpu_count() or 1
-        # workers x BLAS threads <= cores: oversubscription was 2-4x slower than sequential here
-        self.blas_threads = blas_threads or max(1, cores // jobs)
+        # per trial: 1 BLAS thread for small GEMMs, else cores // jobs (workers x threads <=
+        # cores: oversubscription was 2-4x slower than sequential here); see harness.threads
+        self.blas = BlasThreads(jobs=jobs, override=blas_threads, data_dir=data_dir)
+        self.blas_threads = self.blas.cap  # the most a trial gets (the parent run's tag)
         self.log_models = log_models
         self.extra_tags = dict(tags or {})
         self.n_trials = n_trials if n_trials is not None else spec.n_trials
@@ -429,6 +431,8 @@ class SweepRunner:
             tags["design_index"] = design_index
         if _ATTR_RETRY in trial.user_attrs:
             tags["retry_of"] = trial.user_attrs[_ATTR_RETRY]
+        blas = self.blas.choose(configs[0])
+        provenance = {**self._provenance, **blas.tags()}
         run_id = open_run(
             self.tracker,
             self.experiment_id,
@@ -438,7 +442,7 @@ class SweepRunner:
             command=_trial_command(self.spec, params, configs[0]["seed"]),
             extra_params=extra,
             tags=tags,
-            provenance=self._provenance,
+            provenance=provenance,
         )
         trial.set_user_attr(_ATTR_RUN, run_id)
         self._in_flight[trial.number] = {
@@ -448,6 +452,7 @@ class SweepRunner:
             "config": configs[0],
             "design_index": design_index,
             "started": time.time(),
+            "provenance": provenance,
         }
         return TrialTask(
             study_name=self.spec.name,
@@ -458,7 +463,7 @@ class SweepRunner:
             prune_metric=self.spec.pruner_metric,
             pruner_spec=self.spec.pruner_spec,
             data_dir=self.data_dir,
-            blas_threads=self.blas_threads,
+            blas_threads=blas.threads,
             keep_weights=self.log_models != "none",
         )
 
@@ -561,7 +566,7 @@ class SweepRunner:
                         "status": rep.status,
                         "reason": rep.reason[:5000],
                     },
-                    provenance=self._provenance,
+                    provenance=info.get("provenance", self._provenance),
                     config_artifact=False,  # the params hold it; the trial run has the file
                 )
                 tracker.log_history(child, rep.records, telemetry="ends")

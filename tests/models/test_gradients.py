@@ -146,6 +146,9 @@ def _cases() -> list[Any]:
             cases.append(pytest.param("variant", variant, train, id=f"layer:{variant}:{mode}"))
     for kind, registry in (("loss", LOSSES), ("regularizer", REGULARIZERS)):
         cases += [pytest.param(kind, name, True, id=f"{kind}:{name}") for name in registry.names()]
+    for name in LOSSES.names():  # the extra target kinds a loss declares (soft labels, ...)
+        for kind in getattr(LOSSES.get(name), "example_targets", ()):
+            cases.append(pytest.param("loss", f"{name}[{kind}]", True, id=f"loss:{name}[{kind}]"))
     cases.append(pytest.param("loss", "mse:sigmoid", True, id="loss:mse:sigmoid"))
     cases.append(pytest.param("loss", "mse:softmax", True, id="loss:mse:softmax"))
     cases += [pytest.param("network", name, True, id=f"network:{name}") for name in NETWORK_CASES]
@@ -209,6 +212,9 @@ def test_gradients(kind: str, name: str, train: bool) -> None:
     elif kind == "loss":
         base, _, output = name.partition(":")
         kwargs: dict[str, Any] = {"output": output} if output else {}
+        if base.endswith("]"):
+            base, _, kind = base[:-1].partition("[")
+            kwargs["targets"] = kind
         assert gradcheck.check_registered_loss(LOSSES, base, **kwargs) < tol
     elif kind == "regularizer":
         reg = REGULARIZERS.build({"name": name, "weight_decay": 0.3})

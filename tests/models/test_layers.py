@@ -216,6 +216,60 @@ def test_conv_geometry_errors() -> None:
         built({"name": "dense", "units": 3}, (1, 4, 4))
 
 
+# -- sigmoid precision (issue 14): scipy.special.expit is the oracle -----------------------------
+def test_sigmoid_keeps_full_relative_precision_in_float64() -> None:
+    from scipy.special import expit
+
+    from models.activations import sigmoid
+
+    x = np.concatenate([np.linspace(-700.0, 700.0, 140_001), [-36.0, -20.0, -1e-300, 0.0, 1e-9]])
+    with np.errstate(all="raise"):
+        got = sigmoid(x)
+    ref = expit(x)
+    rel = np.abs(got - ref) / ref
+    assert rel.max() < 4 * np.finfo(np.float64).eps, x[rel.argmax()]
+    assert sigmoid(np.array([-36.0]))[0] == pytest.approx(2.319522830243569e-16, rel=1e-15)
+
+
+def test_sigmoid_is_sane_in_float32_and_at_the_extremes() -> None:
+    from scipy.special import expit
+
+    from models.activations import sigmoid
+
+    x = np.linspace(-87.0, 87.0, 17_401, dtype=np.float32)
+    out = np.empty_like(x)
+    with np.errstate(all="raise"):  # no overflow/underflow warning escapes
+        got = sigmoid(x, out=out)
+        extremes = sigmoid(np.array([-1e4, -800.0, 800.0, 1e4, -np.inf, np.inf]))
+        tiny32 = sigmoid(np.array([-1e4, -100.0, 100.0], dtype=np.float32))
+    assert got is out and got.dtype == np.float32
+    rel = np.abs(got.astype(np.float64) - expit(x.astype(np.float64))) / expit(x.astype(np.float64))
+    assert rel.max() < 4 * np.finfo(np.float32).eps
+    np.testing.assert_array_equal(extremes, [0.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(tiny32, [0.0, 0.0, 1.0])
+    assert np.isnan(sigmoid(np.array([np.nan]))[0])
+
+
+def test_every_sigmoid_of_the_zoo_is_the_precise_one() -> None:
+    """The layer, the sigmoid links of mse / binary cross-entropy, BCE's and softplus's
+    gradients all agree with expit where the tanh form had no relative precision left."""
+    from scipy.special import expit
+
+    x = np.array([[-60.0, -36.0, -5.0, 3.0]])
+    ref = expit(x)
+    layer = built("sigmoid", (4,))
+    np.testing.assert_allclose(layer.forward(x), ref, rtol=1e-14)
+    mse = LOSSES.build({"name": "mse", "output": "sigmoid"})
+    np.testing.assert_allclose(mse.link(x), ref, rtol=1e-14)
+    bce = LOSSES.build("binary_cross_entropy")
+    np.testing.assert_allclose(bce.link(x), ref, rtol=1e-14)
+    bce.forward(x, np.zeros_like(x))
+    np.testing.assert_allclose(bce.backward(), ref / x.size, rtol=1e-14)
+    softplus = built("softplus", (4,))
+    softplus.forward(x)
+    np.testing.assert_allclose(softplus.backward(np.ones_like(x)), ref, rtol=1e-14)
+
+
 # -- losses ----------------------------------------------------------------------------------
 def test_cross_entropy_is_stable_at_extreme_logits() -> None:
     loss = LOSSES.build("cross_entropy")
@@ -226,6 +280,26 @@ def test_cross_entropy_is_stable_at_extreme_logits() -> None:
     assert value == pytest.approx(1e4)  # (0 + 2e4) / 2
     np.testing.assert_allclose(grad, np.array([[0, 0, 0], [-0.5, 0.5, 0]]), atol=1e-6)
     assert loss.forward(y, np.array([[1.0, 0, 0], [0, 1.0, 0]])) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cross_entropy_soft_targets_not_summing_to_one() -> None:
+    """Issue 14's case: the gradient is softmax·Σt − t over N, not softmax − t."""
+    loss = LOSSES.build("cross_entropy")
+    y, t = np.array([[0.0, 1.0, 2.0]]), np.array([[0.5, 0.5, 0.5]])
+    p = np.exp(y) / np.exp(y).sum()
+    assert loss.forward(y, t) == pytest.approx(-float(np.sum(t * np.log(p))), rel=1e-12)
+    np.testing.assert_allclose(loss.backward(), [[-0.365, -0.133, 0.498]], atol=5e-4)
+    np.testing.assert_allclose(loss.backward(), 1.5 * p - t, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_one_hot_gradient_is_the_class_index_one_bit_for_bit(dtype: Any) -> None:
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(16, 10)).astype(dtype)
+    idx = rng.integers(0, 10, size=16)
+    by_index, by_rows = LOSSES.build("cross_entropy"), LOSSES.build("cross_entropy")
+    assert by_index.forward(y, idx) == pytest.approx(by_rows.forward(y, np.eye(10)[idx]))
+    np.testing.assert_array_equal(by_index.backward(), by_rows.backward())
 
 
 def test_binary_cross_entropy_is_stable_at_extreme_logits() -> None:
