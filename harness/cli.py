@@ -82,6 +82,16 @@ def _usage_message(parser: argparse.ArgumentParser, message: str) -> str:
     m = re.match(r"unrecognized arguments: (.*)$", message)
     if m:
         extra = m.group(1).split()[0]
+        if not extra.startswith("-"):  # a word where no more arguments are taken
+            why = (
+                " (one key=value per --set: repeat --set for each)"
+                if "=" in extra and "--set" in _options_of(parser)
+                else ""
+            )
+            return (
+                f"{CLI}: argument = {extra!r} is not allowed: expected only the arguments "
+                f"in the usage of `{parser.prog}`{why}"
+            )
         close = difflib.get_close_matches(extra, _options_of(parser), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return (
@@ -183,6 +193,31 @@ def _check_override_keys(overrides: Sequence[str], allowed: Sequence[str], sourc
             )
 
 
+#: top-level keys that only one kind of file has, and the command that runs that kind
+_FILE_KINDS = (
+    ({"protocols", "measures", "claim"}, "a claim file", "harness reproduce"),
+    ({"search", "objective"}, "a study file", "harness sweep"),
+)
+
+
+def _wrong_kind(exc: Exception, path: str, command: str) -> Exception:
+    """``exc`` with a hint when ``path`` is another kind of file than ``command`` runs (a claim
+    given to ``harness train``)."""
+    from harness.config import ConfigError, load_yaml
+
+    if not isinstance(exc, ConfigError) or exc.hint:
+        return exc
+    try:
+        raw = load_yaml(path)
+    except ConfigError:
+        return exc
+    for keys, kind, runner in _FILE_KINDS:
+        if keys & set(raw) and runner != command:
+            exc.hint = f"{path} looks like {kind}: run it with `{runner} {path}`."
+            break
+    return exc
+
+
 def _load_run_yaml(path: str, overrides: Sequence[str]) -> tuple[dict[str, Any], str]:
     """A run config from a run or study YAML plus ``--set`` overrides; returns (config, name).
 
@@ -205,7 +240,7 @@ def _load_run_yaml(path: str, overrides: Sequence[str]) -> tuple[dict[str, Any],
     try:
         check_keys("", raw, STUDY_KEYS)
     except ConfigError as exc:
-        raise exc.located(path) from None
+        raise _wrong_kind(exc.located(path), path, "harness train") from None
     _check_override_keys(overrides, STUDY_KEYS, path)
     raw = apply_overrides(raw, overrides)
     name = str(raw.get("name") or Path(path).stem)
@@ -263,7 +298,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 # -- sweep -----------------------------------------------------------------------------------------
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.config import load_yaml
+    from harness.config import ConfigError, load_yaml
     from harness.study.runner import SweepInterrupted, reset_study, run_sweep
     from harness.study.spec import STUDY_KEYS, parse_study
     from harness.study.storage import default_storage_url
@@ -271,9 +306,12 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     raw = load_yaml(args.study)
     _check_override_keys(args.set or [], STUDY_KEYS, args.study)
-    spec = parse_study(
-        raw, source=args.study, overrides=args.set or [], source_path=Path(args.study)
-    )
+    try:
+        spec = parse_study(
+            raw, source=args.study, overrides=args.set or [], source_path=Path(args.study)
+        )
+    except ConfigError as exc:
+        raise _wrong_kind(exc, args.study, "harness sweep") from None
     storage = args.storage or default_storage_url(spec.name)
     if args.scheduler:
         os.environ["DASK_SCHEDULER_ADDRESS"] = args.scheduler
@@ -291,7 +329,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.fresh:
         reset_study(spec.name, storage)
     print(
-        f"sweep {spec.name!r}: {args.jobs} worker(s) ({args.backend}), storage {storage}",
+        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), storage {storage}",
         flush=True,
     )
     try:
@@ -334,18 +372,27 @@ def _print_claim(result: Any) -> None:
 
 
 def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[str]) -> int:
+    from harness.config import ConfigError
     from harness.reproduce import reproduce_claim
+    from harness.stores import check_tracking_uri, check_writable_dir
     from harness.validate import check_claim
 
-    # every claim's every protocol is validated before the first one starts
+    # the stores first (seconds at most), then every claim's every protocol, before any run
+    check_tracking_uri(args.tracking_uri)
+    check_writable_dir(args.reports_dir, field="--reports-dir", source="command line")
     for claim_id in claim_ids:
-        check_claim(
-            claim_id,
-            budget=args.budget,
-            tracking_uri=args.tracking_uri,
-            data_dir=args.data_dir,
-            fresh=not args.resume,
-        )
+        try:
+            check_claim(
+                claim_id,
+                budget=args.budget,
+                tracking_uri=args.tracking_uri,
+                data_dir=args.data_dir,
+                fresh=not args.resume,
+            )
+        except ConfigError as exc:
+            if not Path(claim_id).is_file():
+                raise
+            raise _wrong_kind(exc, claim_id, "harness reproduce") from None
 
     common = {
         "budget": args.budget,

@@ -219,20 +219,6 @@ def _arg_types(param: inspect.Parameter) -> tuple[set[str], bool]:
     return kinds, nullable
 
 
-def _yaml_number_hint(value: Any) -> str:
-    """PyYAML reads ``1e-3`` (no dot) as a string: say so when a string looks like a number."""
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return ""
-        return (
-            f" (YAML reads {value} as a string: write a number with a dot and a signed "
-            "exponent, e.g. 1.0e-3 or 1.0e+3)"
-        )
-    return ""
-
-
 def _check_argument(path: str, arg: str, value: Any, param: inspect.Parameter) -> None:
     """One component argument against its signature's type and :data:`ARG_RANGES`."""
     kinds, nullable = _arg_types(param)
@@ -263,7 +249,7 @@ def _check_argument(path: str, arg: str, value: Any, param: inspect.Parameter) -
             if isinstance(v, bool) or not isinstance(v, int) or not low.contains(v):
                 raise ConfigError(f"{path}.{i}", v, low.words(integer=True))
         return
-    raise ConfigError(path, value, _describe(arg, kinds) + _yaml_number_hint(value))
+    raise ConfigError(path, value, _describe(arg, kinds))
 
 
 def _describe(arg: str, kinds: set[str]) -> str:
@@ -448,8 +434,7 @@ def data_error_to_config(exc: Exception, spec: Any) -> ConfigError:
     key = getattr(exc, "key", None)
     if key:
         value = getattr(exc, "value", None)
-        allowed = f"{exc.allowed}{_yaml_number_hint(value)}"  # type: ignore[attr-defined]
-        return ConfigError(f"data.{key}", value, allowed)
+        return ConfigError(f"data.{key}", value, exc.allowed)  # type: ignore[attr-defined]
     detail = getattr(exc, "detail", "")
     if detail:  # NaN or inf in the arrays
         return ConfigError(

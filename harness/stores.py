@@ -278,8 +278,11 @@ def check_optuna_storage(
             ) from None
         return
     if _scheme(url) == "sqlite":
-        db = url[len("sqlite:///") :]
-        problem = _sqlite_problem(Path(urllib.parse.unquote(db)), timeout) if db else "no path"
+        db = Path(urllib.parse.unquote(url[len("sqlite:///") :]))
+        problem = _sqlite_problem(db, timeout) if str(db) not in ("", ".") else "no path"
+        if not problem and not db.parent.is_dir():
+            # MLflow creates the directories of its own SQLite file; Optuna does not
+            problem = f"directory {db.parent} does not exist: create it, or use a .journal path"
         if problem:
             raise fail(f"a writable SQLite database ({problem})")
         return
@@ -295,11 +298,27 @@ def check_port_free(host: str, port: int, *, option: str = "--port") -> None:
     ``SO_REUSEADDR`` is set as servers set it, so a port in TIME_WAIT is not reported as busy.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(
+            "--host",
+            host,
+            f"an interface address to bind, e.g. 127.0.0.1 ({exc.strerror or exc})",
+            source="command line",
+        ) from None
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
+            if exc.errno in (99, 49, 10049):  # EADDRNOTAVAIL: not an address of this machine
+                raise ConfigError(
+                    "--host",
+                    host,
+                    f"an address of this machine to bind, e.g. 127.0.0.1 ({exc.strerror})",
+                    source="command line",
+                ) from None
             busy = exc.errno in (98, 48, 10048)  # EADDRINUSE on Linux, macOS, Windows
             why = "another process listens there" if busy else (exc.strerror or str(exc))
             raise ConfigError(

@@ -659,10 +659,12 @@ class SweepRunner:
         status = "completed"
         t_loop = time.perf_counter()
         self._timings = {"setup_s": t_loop - t_start}
+        # no more workers than trials left (--jobs 1000 for 4 trials starts 4 processes)
+        workers = max(1, min(self.jobs, target - already))
         try:
             with (
-                _backend_client(self.backend, self.jobs),
-                joblib.parallel_config(backend=self.backend, n_jobs=self.jobs),
+                _backend_client(self.backend, workers),
+                joblib.parallel_config(backend=self.backend, n_jobs=workers),
             ):
                 results = Parallel(
                     return_as="generator_unordered", pre_dispatch="n_jobs", batch_size=1

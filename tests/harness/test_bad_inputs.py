@@ -126,6 +126,9 @@ def _write_fixtures(w: World) -> None:
     (root / "comments.yaml").write_text("# nothing but a comment\n")
     (root / "syntax.yaml").write_text("data: {name: digits\nmodel: mlp\n")
     (root / "list.yaml").write_text("- data\n- model\n")
+    (root / "dup.yaml").write_text("data: {name: digits}\ntrain: {epochs: 1}\ntrain: {epochs: 2}\n")
+    (root / "tab.yaml").write_text("data:\n  name: digits\n\tsubset: 10\n")
+    (root / "binary.yaml").write_bytes(b"data: \xd0\xff\x00\x01")
     (root / "unknown_top.yaml").write_text(
         yaml.safe_dump({"data": {"name": "digits"}, "trainn": {"epochs": 1}})
     )
@@ -272,8 +275,38 @@ CASES: list[Case] = [
         "yaml-syntax",
         "config",
         "train {root}/syntax.yaml --tracking-uri {uri}",
-        "invalid YAML at line",
+        "valid YAML (line 2",
     ),
+    c("yaml-duplicate-key", "config", "train {root}/dup.yaml --tracking-uri {uri}", "twice"),
+    c("yaml-tab", "config", "train {root}/tab.yaml --tracking-uri {uri}", "line 3", "\\t"),
+    c("binary-file", "config", "train {root}/binary.yaml --tracking-uri {uri}", "UTF-8"),
+    c("directory-not-file", "config", "train {root} --tracking-uri {uri}", "directory"),
+    c(
+        "file-typo",
+        "config",
+        "train {root}/studdy.yaml --tracking-uri {uri}",
+        "no such file",
+        "did you mean",
+        "study.yaml",
+    ),
+    c(
+        "claim-given-to-train",
+        "config",
+        "train {root}/claims/mse_vs_ce.yaml --tracking-uri {uri}",
+        "id",
+        "known key",
+    ),
+    c(
+        "study-given-to-reproduce",
+        "config",
+        "reproduce {study} --tracking-uri {uri}",
+        "name",
+        "keys",
+    ),
+    t("set-yaml-syntax", "data={name:~digits", "data", "YAML value"),
+    t("set-duplicate-key", "data={name:~digits,~name:~iris}", "data", "twice"),
+    t("epochs-1e10", "train.epochs=1e10", "train.epochs", "10000000000"),
+    t("width-1e3", "model.width=1e3", "model.width", "in digits"),
     c("yaml-list", "config", "train {root}/list.yaml --tracking-uri {uri}", "mapping"),
     c("no-such-file", "config", "train {root}/nope.yaml --tracking-uri {uri}", "no such file"),
     c(
@@ -400,6 +433,15 @@ CASES: list[Case] = [
     c("log-models-choice", "options", f"{SWEEP} --log-models some", "--log-models", "best"),
     c("unknown-option", "options", f"{SWEEP} --jbos 2", "'--jbos'", "did you mean '--jobs'"),
     c("missing-study", "options", "sweep", "study", "missing"),
+    c(
+        "set-two-pairs",
+        "options",
+        f"{TRAIN} --set train.epochs=1 train.batch_size=8",
+        "argument",
+        "repeat --set",
+    ),
+    c("list-extra-word", "options", "list studies", "argument", "harness list"),
+    c("sweep-two-files", "options", f"{SWEEP} {{study}}", "argument", "harness sweep"),
     c("set-without-equals", "options", f"{TRAIN} --set train.epochs", "--set", "key=value"),
     c("port-0", "options", "ui --port 0 --dry-run --tracking-uri {uri}", "--port", "65535"),
     c("port-huge", "options", "ui --port 70000 --dry-run --tracking-uri {uri}", "--port"),
@@ -531,6 +573,29 @@ CASES: list[Case] = [
         "directory",
         "is a file",
     ),
+    c(
+        "sqlite-storage-no-dir",
+        "stores",
+        f"{SWEEP} --set name=new-sqlite --storage sqlite:///{{root}}/nowhere/optuna.db",
+        "--storage",
+        "does not exist",
+    ),
+    c(
+        "reports-dir-under-file",
+        "stores",
+        "reproduce batch_size --reports-dir {root}/a_file/reports --tracking-uri {uri}",
+        "--reports-dir",
+        "a_file is a file",
+    ),
+    c(
+        "reproduce-server-refused",
+        "stores",
+        "reproduce --all --tracking-uri http://127.0.0.1:{closed}",
+        "--tracking-uri",
+        within_s=10,
+    ),
+    c("ui-host-unknown", "stores", "ui --host no-such-host.invalid --dry-run", "--host"),
+    c("ui-host-foreign", "stores", "ui --host 192.0.2.1 --dry-run", "--host", "this machine"),
     c("ui-scheme", "stores", "ui --tracking-uri foo://x --dry-run", "--tracking-uri"),
     c("ui-busy-port", "stores", "ui --port {busy} --dry-run --tracking-uri {uri}", "--port"),
     # -- state: a second run of the existing study, with each kind of mistake --------------------
