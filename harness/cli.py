@@ -33,6 +33,8 @@ EXIT_INTERNAL = 1
 MAX_HINT_LINES = 10
 #: where a command-line mistake is reported
 CLI = "command line"
+#: joblib backends a sweep can run its trials on (joblib's own, and dask's)
+BACKENDS = ("loky", "multiprocessing", "threading", "sequential", "dask")
 BLAS_THREADS_HELP = (
     "BLAS threads per trial (default: 1 when its largest GEMM is small, else cores/jobs; "
     "see harness/threads.py)"
@@ -314,6 +316,16 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise _wrong_kind(exc, args.study, "harness sweep") from None
     storage = args.storage or default_storage_url(spec.name)
     if args.scheduler:
+        if args.backend != "dask":
+            raise ConfigError(
+                "--scheduler",
+                args.scheduler,
+                f"it only with --backend dask (the trials run on {args.backend})",
+                source=CLI,
+            )
+        from harness.stores import check_dask_scheduler
+
+        check_dask_scheduler(args.scheduler)
         os.environ["DASK_SCHEDULER_ADDRESS"] = args.scheduler
     warning = blas_oversubscription(args.jobs, args.blas_threads)
     if warning:
@@ -325,6 +337,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         tracking_uri=args.tracking_uri,
         data_dir=args.data_dir,
         fresh=args.fresh,
+        backend=args.backend,
     )
     if args.fresh:
         reset_study(spec.name, storage)
@@ -388,6 +401,7 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
                 tracking_uri=args.tracking_uri,
                 data_dir=args.data_dir,
                 fresh=not args.resume,
+                backend=args.backend,
             )
         except ConfigError as exc:
             if not Path(claim_id).is_file():
@@ -597,7 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", "-j", type=_int_at_least(1), default=1, help="worker processes (default 1)"
     )
     p.add_argument(
-        "--backend", default="loky", help="joblib backend: loky (default), multiprocessing, dask..."
+        "--backend",
+        default="loky",
+        choices=BACKENDS,
+        help="joblib backend: loky (default), multiprocessing, threading, sequential or dask",
     )
     p.add_argument(
         "--storage",
@@ -646,7 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--jobs", "-j", type=_int_at_least(1), default=2, help="worker processes (default 2)"
         )
-        p.add_argument("--backend", default="loky", help="joblib backend (default loky)")
+        p.add_argument(
+            "--backend", default="loky", choices=BACKENDS, help="joblib backend (default loky)"
+        )
         p.add_argument(
             "--reports-dir", default="reports", help="where reports go (default reports)"
         )

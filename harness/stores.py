@@ -33,6 +33,7 @@ __all__ = [
     "MLFLOW_HTTP_LIMITS",
     "PROBE_TIMEOUT_S",
     "bound_mlflow_retries",
+    "check_dask_scheduler",
     "check_optuna_storage",
     "check_port_free",
     "check_tracking_uri",
@@ -289,6 +290,41 @@ def check_optuna_storage(
     problem = _db_problem(url, timeout)
     if problem:
         raise fail(f"a database Optuna can connect to ({problem})")
+
+
+# -- a dask scheduler ----------------------------------------------------------------------------
+def check_dask_scheduler(
+    address: str, *, option: str = "--scheduler", timeout: float = PROBE_TIMEOUT_S
+) -> None:
+    """Raise ConfigError unless a TCP connection to the dask scheduler at ``address``
+    (``tcp://host:port`` or ``host:port``) opens within ``timeout`` (dask's own client waits
+    30 s, after the sweep has opened its MLflow run). Other protocols (``tls://``, ``ucx://``,
+    ``inproc://``) are left to dask."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    if scheme != "tcp":
+        return
+    host, _, port_text = rest.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port_text.isdigit():
+        raise ConfigError(
+            option, address, "a scheduler address tcp://host:port", source="dask scheduler"
+        )
+    t0 = time.monotonic()
+    try:
+        socket.create_connection((host, int(port_text)), timeout=timeout).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise ConfigError(
+            option,
+            address,
+            f"a running dask scheduler ({reason} after {time.monotonic() - t0:.1f} s)",
+            source="dask scheduler",
+            hint="Start one (`dask scheduler`, then `dask worker <address>`), or "
+            + ("unset it" if option.startswith("$") else "leave out --scheduler")
+            + " for a local cluster of --jobs workers.",
+        ) from None
 
 
 # -- servers ---------------------------------------------------------------------------------------

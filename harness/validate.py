@@ -4,18 +4,20 @@ Every command calls it before its first side effect (no MLflow run, Optuna study
 deletion happens before it passes), and :meth:`harness.study.runner.SweepRunner.run` calls it too,
 so library users get the same checks. What it checks, in order:
 
-1. the fully resolved run config (``resolve_run_config``: every field, every component's
+1. the stores (:mod:`harness.stores`), first because they are quick (a dead server is an error in
+   seconds, before data is loaded): the MLflow store, the Optuna storage, the ledger directory,
+   a dask scheduler the sweep will connect to;
+2. the fully resolved run config (``resolve_run_config``: every field, every component's
    arguments against its signature and :data:`harness.runconfig.ARG_RANGES`, loss against task);
-2. the data: present, loadable, finite (the loader counts NaN and inf values);
-3. the network on that data: built for the data's shape, then one forward, backward and update
+3. the data: present, loadable, finite (the loader counts NaN and inf values);
+4. the network on that data: built for the data's shape, then one forward, backward and update
    step on a few training samples, on a throw-away copy (shapes through every layer, loss against
    the output, optimizer and schedule at work);
-4. every metric the config names (objectives, pruner, ``train.target``, early stopping) against
+5. every metric the config names (objectives, pruner, ``train.target``, early stopping) against
    the metrics the trainer records for this data and loss (:func:`recorded_metrics`);
-5. for a sweep, the same for each corner of the search space: every categorical choice and both
+6. for a sweep, the same for each corner of the search space: every categorical choice and both
    ends of every numeric range (with derived keys computed), as
    :meth:`~harness.study.space.SearchSpace.check` probes them;
-6. the stores (:mod:`harness.stores`): the MLflow store, the Optuna storage, the ledger directory;
 7. for a sweep, the stored state: resuming a study whose search space or base config changed is
    refused (unless ``fresh``), and so is a ledger left without its study.
 
@@ -247,9 +249,8 @@ def check_train(
     """The pre-flight of ``harness train``: the run config, its data and network, the store."""
     from harness.stores import check_tracking_uri
 
-    checked = check_run(config, data_dir=data_dir, source=source)
-    check_tracking_uri(tracking_uri)
-    return checked
+    check_tracking_uri(tracking_uri)  # first: a dead server is an error in seconds
+    return check_run(config, data_dir=data_dir, source=source)
 
 
 def check_sweep_options(
@@ -306,11 +307,22 @@ def check_sweep(
     fresh: bool = False,
     ledger_dir: str | Path | None = None,
     stores: bool = True,
+    backend: str = "loky",
 ) -> Checked:
     """The pre-flight of a sweep (``harness sweep``, ``SweepRunner.run``, claim protocols)."""
+    from harness.stores import check_optuna_storage, check_tracking_uri, check_writable_dir
+    from harness.study.ledger import default_ledger_dir
     from harness.study.storage import default_storage_url
 
     source = str(spec.source_path) if getattr(spec, "source_path", None) else None
+    url = storage or default_storage_url(spec.name)
+    ledger = Path(ledger_dir or default_ledger_dir(spec.name))
+    if stores:  # first: a dead server or an unwritable path is an error in seconds
+        check_tracking_uri(tracking_uri)
+        check_optuna_storage(url)
+        check_writable_dir(ledger, field="directory", source="study ledger")
+        if backend == "dask":
+            _check_scheduler_variable()
     key = _key(spec.fingerprint(), spec.raw.get("objective"), str(data_dir))
     try:
         checked = check_run(spec.base_config, data_dir=data_dir)
@@ -339,18 +351,26 @@ def check_sweep(
             _PASSED.add(key)
     except ConfigError as exc:
         raise exc.located(source) from None
-    if stores:
-        from harness.stores import check_optuna_storage, check_tracking_uri, check_writable_dir
-        from harness.study.ledger import default_ledger_dir
-
-        url = storage or default_storage_url(spec.name)
-        check_tracking_uri(tracking_uri)
-        check_optuna_storage(url)
-        ledger = Path(ledger_dir or default_ledger_dir(spec.name))
-        check_writable_dir(ledger, field="directory", source="study ledger")
-        if not fresh:
-            check_study_state(spec, url, ledger, source=source)
+    if stores and not fresh:
+        check_study_state(spec, url, ledger, source=source)
     return checked
+
+
+def _check_scheduler_variable() -> None:
+    """The dask scheduler ``$DASK_SCHEDULER_ADDRESS`` names, when the sweep will connect to it
+    (no dask client in this process yet: see ``harness.study.runner._backend_client``)."""
+    address = os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if not address:
+        return
+    import distributed
+
+    from harness.stores import check_dask_scheduler
+
+    try:
+        distributed.get_client()
+        return
+    except ValueError:
+        check_dask_scheduler(address, option="$DASK_SCHEDULER_ADDRESS")
 
 
 # -- stored state ---------------------------------------------------------------------------------
@@ -444,17 +464,23 @@ def check_claim(
     data_dir: str | Path | None = None,
     storage: str | None = None,
     fresh: bool = True,
+    backend: str = "loky",
 ) -> None:
-    """The pre-flight of ``harness reproduce <claim>``: the claim file and every protocol's study
-    it runs (config, data, network, metrics, search space), then the stores."""
+    """The pre-flight of ``harness reproduce <claim>``: the stores, then the claim file and every
+    protocol's study it runs (config, data, network, metrics, search space)."""
     from harness.claims import load_claim
     from harness.reproduce import _study_spec
     from harness.stores import check_tracking_uri
 
+    check_tracking_uri(tracking_uri)
     claim = load_claim(claim_id, budget=budget)
     for protocol in claim.protocols_to_run():
         spec = _study_spec(claim, protocol, budget)
         check_sweep(
-            spec, storage=storage, tracking_uri=tracking_uri, data_dir=data_dir, fresh=fresh
+            spec,
+            storage=storage,
+            tracking_uri=tracking_uri,
+            data_dir=data_dir,
+            fresh=fresh,
+            backend=backend,
         )
-    check_tracking_uri(tracking_uri)

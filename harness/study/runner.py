@@ -214,6 +214,7 @@ class SweepRunner:
             tracking_uri=self.tracking_uri,
             data_dir=self.data_dir,
             ledger_dir=self.ledger.directory,
+            backend=self.backend,
         )
 
     def _open_study(self) -> Any:

@@ -442,6 +442,14 @@ CASES: list[Case] = [
     ),
     c("list-extra-word", "options", "list studies", "argument", "harness list"),
     c("sweep-two-files", "options", f"{SWEEP} {{study}}", "argument", "harness sweep"),
+    c("backend-typo", "options", f"{SWEEP} --backend daks", "--backend", "dask"),
+    c(
+        "scheduler-without-dask",
+        "options",
+        f"{SWEEP} --scheduler tcp://127.0.0.1:{{closed}}",
+        "--scheduler",
+        "--backend dask",
+    ),
     c("set-without-equals", "options", f"{TRAIN} --set train.epochs", "--set", "key=value"),
     c("port-0", "options", "ui --port 0 --dry-run --tracking-uri {uri}", "--port", "65535"),
     c("port-huge", "options", "ui --port 70000 --dry-run --tracking-uri {uri}", "--port"),
@@ -596,6 +604,23 @@ CASES: list[Case] = [
     ),
     c("ui-host-unknown", "stores", "ui --host no-such-host.invalid --dry-run", "--host"),
     c("ui-host-foreign", "stores", "ui --host 192.0.2.1 --dry-run", "--host", "this machine"),
+    c(
+        "scheduler-refused",
+        "stores",
+        f"{SWEEP} --backend dask --scheduler tcp://127.0.0.1:{{closed}}",
+        "--scheduler",
+        "dask scheduler",
+        within_s=10,
+    ),
+    c(
+        "scheduler-env-refused",
+        "stores",
+        f"{SWEEP} --backend dask",
+        "$DASK_SCHEDULER_ADDRESS",
+        env=(("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:{closed}"),),
+        within_s=10,
+    ),
+    c("scheduler-malformed", "stores", f"{SWEEP} --backend dask --scheduler x", "--scheduler"),
     c("ui-scheme", "stores", "ui --tracking-uri foo://x --dry-run", "--tracking-uri"),
     c("ui-busy-port", "stores", "ui --port {busy} --dry-run --tracking-uri {uri}", "--port"),
     # -- state: a second run of the existing study, with each kind of mistake --------------------
@@ -692,7 +717,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a command may set variables for its workers (HARNESS_DATA_DIR): undone after the case
-    for key in ("HARNESS_DATA_DIR", "MLFLOW_TRACKING_URI"):
+    for key in ("HARNESS_DATA_DIR", "MLFLOW_TRACKING_URI", "DASK_SCHEDULER_ADDRESS"):
         if key in os.environ:
             monkeypatch.setenv(key, os.environ[key])
         else:
