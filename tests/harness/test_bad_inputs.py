@@ -43,6 +43,14 @@ LINE = re.compile(
     r"is not allowed: expected (?P<what>.+)$"
 )
 MAX_HELP_LINES = 10
+#: the README's list of error locations besides a file
+WHERES = {
+    "command line",
+    "tracking store",
+    "study storage",
+    "study ledger",
+    "dask scheduler",
+}
 
 
 # -- the world: an existing study, a run file, a store -------------------------------------------
@@ -739,7 +747,11 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert "Traceback" not in out + err, err
     lines = err.strip().splitlines()
     assert lines, f"nothing on stderr; stdout: {out}"
-    assert LINE.match(lines[0]), f"not the one error format: {lines[0]}"
+    line = LINE.match(lines[0])
+    assert line, f"not the one error format: {lines[0]}"
+    # <where> is one the README lists, or the file given on the command line
+    where = line["where"].removesuffix(" (--set)").split("#protocols.")[0]
+    assert where in WHERES or where in case.args(world), f"<where> = {where!r}"
     assert len(lines) <= 1 + MAX_HELP_LINES, err
     for word in case.names:
         assert world.fmt(word) in lines[0], f"{word!r} not named in: {lines[0]}"
