@@ -327,9 +327,6 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
         check_dask_scheduler(args.scheduler)
         os.environ["DASK_SCHEDULER_ADDRESS"] = args.scheduler
-    warning = blas_oversubscription(args.jobs, args.blas_threads)
-    if warning:
-        _warn("sweep", warning)
     # the pre-flight, then (--fresh) the deletion: a mistake never costs a finished study
     check_sweep(
         spec,
@@ -339,6 +336,9 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         fresh=args.fresh,
         backend=args.backend,
     )
+    warning = blas_oversubscription(args.jobs, args.blas_threads)
+    if warning:  # after the pre-flight: an error stays the only line
+        _warn("sweep", warning)
     if args.fresh:
         reset_study(spec.name, storage)
     print(
@@ -388,7 +388,7 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
     from harness.config import ConfigError
     from harness.reproduce import reproduce_claim
     from harness.stores import check_tracking_uri, check_writable_dir
-    from harness.validate import check_claim
+    from harness.validate import blas_oversubscription, check_claim
 
     # the stores first (seconds at most), then every claim's every protocol, before any run
     check_tracking_uri(args.tracking_uri)
@@ -407,6 +407,9 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
             if not Path(claim_id).is_file():
                 raise
             raise _wrong_kind(exc, claim_id, "harness reproduce") from None
+    warning = blas_oversubscription(args.jobs, args.blas_threads)
+    if warning:  # after the pre-flight: an error stays the only line
+        _warn(args.command, warning)
 
     common = {
         "budget": args.budget,
