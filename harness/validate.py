@@ -185,6 +185,7 @@ def check_run(
             raise ConfigError("train.optimizer", train["optimizer"], str(exc)) from None
         n = min(PROBE_BATCH, splits.train.n)
         xb, yb = splits.train.X[:n], splits.train.y[:n]
+        _check_probabilities(network, xb, train["loss"], model)
         try:
             with np.errstate(all="ignore"):
                 network.train_step(xb, yb, optimizer)
@@ -210,6 +211,27 @@ def check_run(
         return checked
     except ConfigError as exc:
         raise exc.located(source) from None
+
+
+def _check_probabilities(network: Any, x: Any, loss: Any, model: Mapping[str, Any]) -> None:
+    """``nll`` takes probabilities: outputs outside [0, 1] make its log NaN at the first step
+    (a diverged run with a puzzling reason, where the config is what is wrong)."""
+    from models.losses import NegativeLogLikelihood
+
+    if not isinstance(network.loss, NegativeLogLikelihood):
+        return
+    with np.errstate(all="ignore"):
+        y = np.asarray(network.predict(x), dtype=np.float64)
+    if not np.all(np.isfinite(y)) or (y.min() >= 0.0 and y.max() <= 1.0):
+        return  # non-finite: the update step below reports it as a divergence
+    last = "model.output_activation: softmax" if model.get("name") == "mlp" else "a softmax layer"
+    raise ConfigError(
+        "train.loss",
+        loss,
+        f"a loss that fits the network's outputs: nll takes probabilities in [0, 1], and this "
+        f"network outputs values in [{y.min():.3g}, {y.max():.3g}] (put {last} last, or use "
+        "cross_entropy, which takes scores)",
+    )
 
 
 def check_metric(path: str, metric: str, checked: Checked, *, what: str = "metric") -> None:

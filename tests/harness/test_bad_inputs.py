@@ -359,6 +359,7 @@ CASES: list[Case] = [
     t("telemetry-text", "train.telemetry=maybe", "train.telemetry", "true or false"),
     t("mse-output-typo", "train.loss={name:~mse,~output:~softmaxx}", "train.loss", "output"),
     t("loss-typo", "train.loss=cross_entrpy", "train.loss", "did you mean"),
+    t("nll-without-softmax", "train.loss=nll", "train.loss", "probabilities", "softmax"),
     c(
         "conv-on-iris",
         "config",
