@@ -1,22 +1,40 @@
 """The ``harness`` command line: train, sweep, reproduce, ui, list, demo.
 
-Every command has ``--help``. Errors in user input (a bad YAML value, an unknown component, a
-missing dataset file) print one clear line and exit with status 2; they never leave a run open.
+Every command has ``--help``. One error path for every mistake a user can make (a bad YAML value,
+an unknown component, a command-line option out of range, missing or non-finite data, a store that
+cannot be reached or written, a refused resume): one line
+
+    harness <command>: error: <where>: <field> = <value> is not allowed: expected <what>
+
+plus at most a few lines of help, exit status 2, no traceback (``--debug`` shows it), and nothing
+written before it: each command runs the pre-flight (:mod:`harness.validate`) before its first
+side effect.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import math
 import os
+import re
 import shlex
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+#: help lines printed under an error line (a missing dataset lists its files and checksums)
+MAX_HINT_LINES = 10
+#: where a command-line mistake is reported
+CLI = "command line"
+#: joblib backends a sweep can run its trials on (joblib's own, and dask's)
+BACKENDS = ("loky", "multiprocessing", "threading", "sequential", "dask")
 BLAS_THREADS_HELP = (
     "BLAS threads per trial (default: 1 when its largest GEMM is small, else cores/jobs; "
     "see harness/threads.py)"
@@ -25,6 +43,111 @@ BLAS_THREADS_HELP = (
 
 class UserError(Exception):
     """An error caused by the user's input: printed without a traceback."""
+
+
+class UsageError(Exception):
+    """argparse could not parse the command line (the message is already in our format)."""
+
+    def __init__(self, prog: str, message: str, hint: str, raw: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.hint = hint
+        self.raw = raw  # argparse's own message
+
+
+class HarnessParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors go through the harness's one error format."""
+
+    def error(self, message: str) -> Any:
+        hint = f"see `{self.prog} --help`"
+        raise UsageError(self.prog, _usage_message(self, message), hint, message)
+
+
+def _options_of(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+
+
+def _usage_message(parser: argparse.ArgumentParser, message: str) -> str:
+    """argparse's message in the form ``command line: <option> = <value> is not allowed: ...``."""
+    m = re.match(r"argument ([^:/ ]+)(?:/\S+)?: (.*)$", message, re.S)
+    if m:
+        option, rest = m.groups()
+        if rest.startswith("= "):  # from our own type functions
+            return f"{CLI}: {option} {rest}"
+        choice = re.match(r"invalid choice: (.*?) \(choose from (.*)\)$", rest)
+        if choice:
+            allowed = choice.group(2).replace("'", "")
+            return f"{CLI}: {option} = {choice.group(1)} is not allowed: expected one of {allowed}"
+        if rest.startswith("expected"):
+            return f"{CLI}: {option} = <missing> is not allowed: expected a value after it"
+        return f"{CLI}: {option} is not allowed: {rest}"
+    m = re.match(r"unrecognized arguments: (.*)$", message)
+    if m:
+        extra = m.group(1).split()[0]
+        if not extra.startswith("-"):  # a word where no more arguments are taken
+            why = (
+                " (one key=value per --set: repeat --set for each)"
+                if "=" in extra and "--set" in _options_of(parser)
+                else ""
+            )
+            return (
+                f"{CLI}: argument = {extra!r} is not allowed: expected only the arguments "
+                f"in the usage of `{parser.prog}`{why}"
+            )
+        close = difflib.get_close_matches(extra, _options_of(parser), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return (
+            f"{CLI}: option = {extra!r} is not allowed: expected an option of `{parser.prog}`{hint}"
+        )
+    m = re.match(r"the following arguments are required: (.*)$", message)
+    if m:
+        return f"{CLI}: {m.group(1)} = <missing> is not allowed: expected a value (see usage)"
+    return f"{CLI}: {message}"
+
+
+# -- option types: each message continues "<option> " ------------------------------------------
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(
+                f"= {text} is not allowed: expected an integer >= {low}"
+            )
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"= {text} is not allowed: expected a finite number of seconds > 0"
+        )
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"= {text} is not allowed: expected a port number in [1, 65535]"
+        )
+    return value
+
+
+#: ``--blas-threads``: an integer >= 1, checked before anything runs
+_blas_threads = _int_at_least(1)
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -42,27 +165,86 @@ def _add_common(p: argparse.ArgumentParser, *, data: bool = True) -> None:
         )
 
 
-def _blas_threads(value: str) -> int:
-    """``--blas-threads``: an integer >= 1, checked before anything runs."""
-    try:
-        threads = int(value)
-    except ValueError:
-        threads = 0
-    if threads < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
-    return threads
-
-
 def _command_line(argv: Sequence[str]) -> str:
     return shlex.join(["harness", *argv])
 
 
-def _load_run_yaml(path: str, overrides: Sequence[str]) -> tuple[dict[str, Any], str]:
-    """A run config from a run or study YAML plus ``--set`` overrides; returns (config, name)."""
-    from harness.config import apply_overrides, load_yaml
-    from harness.runconfig import RUN_SECTIONS, resolve_run_config
+def _warn(command: str, message: str) -> None:
+    print(f"harness {command}: warning: {message}", file=sys.stderr, flush=True)
 
-    raw = apply_overrides(load_yaml(path), overrides)
+
+def _check_override_keys(overrides: Sequence[str], allowed: Sequence[str], source: str) -> None:
+    """Every ``--set`` key must start with a top-level key of the file (``trian.epochs`` is a
+    typo, not a new section)."""
+    from harness.config import ConfigError, parse_override
+
+    for text in overrides:
+        try:
+            key, value = parse_override(text)
+        except ConfigError as exc:
+            raise exc.located(CLI) from None
+        top = key.split(".")[0]
+        if top not in allowed:
+            close = difflib.get_close_matches(top, list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                key,
+                value,
+                f"a key under one of {', '.join(allowed)}{hint}",
+                source=f"{source} (--set)",
+            )
+
+
+#: top-level keys that only one kind of file has, and the command that runs that kind
+_FILE_KINDS = (
+    ({"protocols", "measures", "claim"}, "a claim file", "harness reproduce"),
+    ({"search", "objective"}, "a study file", "harness sweep"),
+)
+
+
+def _wrong_kind(exc: Exception, path: str, command: str) -> Exception:
+    """``exc`` with a hint when ``path`` is another kind of file than ``command`` runs (a claim
+    given to ``harness train``)."""
+    from harness.config import ConfigError, load_yaml
+
+    if not isinstance(exc, ConfigError) or exc.hint:
+        return exc
+    try:
+        raw = load_yaml(path)
+    except ConfigError:
+        return exc
+    for keys, kind, runner in _FILE_KINDS:
+        if keys & set(raw) and runner != command:
+            exc.hint = f"{path} looks like {kind}: run it with `{runner} {path}`."
+            break
+    return exc
+
+
+def _load_run_yaml(path: str, overrides: Sequence[str]) -> tuple[dict[str, Any], str]:
+    """A run config from a run or study YAML plus ``--set`` overrides; returns (config, name).
+
+    As strict as a study file: an empty file, an unknown top-level key or an override of an
+    unknown key is an error.
+    """
+    from harness.config import ConfigError, apply_overrides, check_keys, load_yaml
+    from harness.runconfig import RUN_SECTIONS, resolve_run_config
+    from harness.study.spec import STUDY_KEYS
+
+    raw = load_yaml(path)
+    if not raw:
+        raise ConfigError(
+            "",
+            None,
+            f"a run or study YAML with at least one of {', '.join(RUN_SECTIONS)} (the file is "
+            "empty)",
+            source=path,
+        )
+    try:
+        check_keys("", raw, STUDY_KEYS)
+    except ConfigError as exc:
+        raise _wrong_kind(exc.located(path), path, "harness train") from None
+    _check_override_keys(overrides, STUDY_KEYS, path)
+    raw = apply_overrides(raw, overrides)
     name = str(raw.get("name") or Path(path).stem)
     run_part = {k: raw[k] for k in RUN_SECTIONS if k in raw}
     return resolve_run_config(run_part, source=path), name
@@ -70,21 +252,17 @@ def _load_run_yaml(path: str, overrides: Sequence[str]) -> tuple[dict[str, Any],
 
 # -- train -------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.config import ConfigError
-    from harness.experiment import build_run
+    from harness.experiment import RunResult, build_run
     from harness.runlog import fail_run, finish_run, open_run, run_url
     from harness.tracking import Tracker
+    from harness.validate import check_train
 
     config, name = _load_run_yaml(args.config, args.set or [])
+    # the pre-flight: config, data, network and store errors surface before any run is created
+    check_train(config, tracking_uri=args.tracking_uri, data_dir=args.data_dir, source=args.config)
     if args.data_dir:
         os.environ["HARNESS_DATA_DIR"] = args.data_dir
-    # build first: data and model errors surface before any run is created
-    try:
-        run = build_run(
-            config, progress=not args.no_progress, data_dir=args.data_dir, resolved=True
-        )
-    except ConfigError as exc:
-        raise ConfigError(exc.path, exc.value, exc.allowed, source=args.config) from None
+    run = build_run(config, progress=not args.no_progress, data_dir=args.data_dir, resolved=True)
     tracker = Tracker(args.tracking_uri)
     experiment_id = tracker.experiment(args.experiment or name)
     run_id = open_run(
@@ -100,8 +278,6 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except BaseException as exc:
         fail_run(tracker, run_id, exc)
         raise
-    from harness.experiment import RunResult
-
     result = RunResult(config=config, history=history, network=run.network)
     finish_run(tracker, run_id, result, splits=run.splits, log_model=not args.no_model, title=name)
     summary = history.summary()
@@ -113,25 +289,60 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"status: {history.status} ({history.reason})")
     for k, v in shown.items():
         print(f"  {k:<22} {v:.4f}")
-    print(f"  {'throughput':<22} {summary['throughput/samples_per_s']:.0f} samples/s")
+    throughput = summary["throughput/samples_per_s"]
+    if math.isfinite(throughput):
+        print(f"  {'throughput':<22} {throughput:.0f} samples/s")
+    else:
+        print(f"  {'throughput':<22} {history.throughput_note or 'not measured'}")
     print(f"open it: `harness ui`, then {run_url(tracker, experiment_id, run_id)}")
     return 0 if history.status not in ("diverged", "failed") else 1
 
 
 # -- sweep -----------------------------------------------------------------------------------------
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.config import ConfigError, load_yaml
     from harness.study.runner import SweepInterrupted, reset_study, run_sweep
-    from harness.study.spec import load_study
+    from harness.study.spec import STUDY_KEYS, parse_study
     from harness.study.storage import default_storage_url
+    from harness.validate import blas_oversubscription, check_sweep
 
-    spec = load_study(args.study, overrides=args.set or [])
+    raw = load_yaml(args.study)
+    _check_override_keys(args.set or [], STUDY_KEYS, args.study)
+    try:
+        spec = parse_study(
+            raw, source=args.study, overrides=args.set or [], source_path=Path(args.study)
+        )
+    except ConfigError as exc:
+        raise _wrong_kind(exc, args.study, "harness sweep") from None
     storage = args.storage or default_storage_url(spec.name)
     if args.scheduler:
+        if args.backend != "dask":
+            raise ConfigError(
+                "--scheduler",
+                args.scheduler,
+                f"it only with --backend dask (the trials run on {args.backend})",
+                source=CLI,
+            )
+        from harness.stores import check_dask_scheduler
+
+        check_dask_scheduler(args.scheduler)
         os.environ["DASK_SCHEDULER_ADDRESS"] = args.scheduler
+    # the pre-flight, then (--fresh) the deletion: a mistake never costs a finished study
+    check_sweep(
+        spec,
+        storage=storage,
+        tracking_uri=args.tracking_uri,
+        data_dir=args.data_dir,
+        fresh=args.fresh,
+        backend=args.backend,
+    )
+    warning = blas_oversubscription(args.jobs, args.blas_threads)
+    if warning:  # after the pre-flight: an error stays the only line
+        _warn("sweep", warning)
     if args.fresh:
         reset_study(spec.name, storage)
     print(
-        f"sweep {spec.name!r}: {args.jobs} worker(s) ({args.backend}), storage {storage}",
+        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), storage {storage}",
         flush=True,
     )
     try:
@@ -174,7 +385,31 @@ def _print_claim(result: Any) -> None:
 
 
 def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[str]) -> int:
+    from harness.config import ConfigError
     from harness.reproduce import reproduce_claim
+    from harness.stores import check_tracking_uri, check_writable_dir
+    from harness.validate import blas_oversubscription, check_claim
+
+    # the stores first (seconds at most), then every claim's every protocol, before any run
+    check_tracking_uri(args.tracking_uri)
+    check_writable_dir(args.reports_dir, field="--reports-dir", source="command line")
+    for claim_id in claim_ids:
+        try:
+            check_claim(
+                claim_id,
+                budget=args.budget,
+                tracking_uri=args.tracking_uri,
+                data_dir=args.data_dir,
+                fresh=not args.resume,
+                backend=args.backend,
+            )
+        except ConfigError as exc:
+            if not Path(claim_id).is_file():
+                raise
+            raise _wrong_kind(exc, claim_id, "harness reproduce") from None
+    warning = blas_oversubscription(args.jobs, args.blas_threads)
+    if warning:  # after the pre-flight: an error stays the only line
+        _warn(args.command, warning)
 
     common = {
         "budget": args.budget,
@@ -209,6 +444,7 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
 
 def cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.claims import list_claims
+    from harness.config import ConfigError
 
     available = list_claims()
     if args.all:
@@ -216,10 +452,19 @@ def cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
     elif args.claims:
         unknown = [c for c in args.claims if c not in available and not Path(c).is_file()]
         if unknown:
-            raise UserError(f"unknown claim {unknown[0]!r}; known claims: {', '.join(available)}")
+            close = difflib.get_close_matches(unknown[0], available, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                "claim",
+                unknown[0],
+                f"a claim id or claim YAML file{hint}; known claims: {', '.join(available)}",
+                source=CLI,
+            )
         claim_ids = list(args.claims)
     else:
-        raise UserError(f"name a claim or use --all; known claims: {', '.join(available)}")
+        raise ConfigError.missing(
+            "claim", f"a claim id or --all; known claims: {', '.join(available)}", source=CLI
+        )
     return _reproduce(args, argv, claim_ids)
 
 
@@ -265,12 +510,14 @@ def ui_command(tracking_uri: str, *, host: str, port: int) -> list[str]:
 
 
 def cmd_ui(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.tracking import resolve_tracking_uri
+    from harness.stores import check_port_free, check_tracking_uri
 
-    uri = resolve_tracking_uri(args.tracking_uri)
+    uri = check_tracking_uri(args.tracking_uri)
     if uri.startswith(("http://", "https://")):
         print(f"the tracking URI is a server already: open {uri}")
         return 0
+    # a busy port is one line here, not an error buried in the server's log after exec
+    check_port_free(args.host, args.port)
     cmd = ui_command(uri, host=args.host, port=args.port)
     env = dict(os.environ)
     # a lighter server (2 processes, ~0.5 GB instead of ~14): no background job runner
@@ -323,14 +570,17 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 # -- parser ----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = HarnessParser(
         prog="harness",
         description=(
             "Hyperparameter studies and claim reports on a NumPy model zoo, tracked in MLflow. "
             "Start with `harness list`, `harness train studies/smoke.yaml`, `harness ui`."
         ),
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_debug(parser, default=False)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=HarnessParser
+    )
 
     p = sub.add_parser(
         "train",
@@ -360,9 +610,14 @@ def build_parser() -> argparse.ArgumentParser:
         "study (completed trials are kept, interrupted ones rerun with their original parameters).",
     )
     p.add_argument("study", help="a study YAML, e.g. studies/smoke.yaml")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
-        "--backend", default="loky", help="joblib backend: loky (default), multiprocessing, dask..."
+        "--jobs", "-j", type=_int_at_least(1), default=1, help="worker processes (default 1)"
+    )
+    p.add_argument(
+        "--backend",
+        default="loky",
+        choices=BACKENDS,
+        help="joblib backend: loky (default), multiprocessing, threading, sequential or dask",
     )
     p.add_argument(
         "--storage",
@@ -379,8 +634,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override any study field (repeatable)"
     )
-    p.add_argument("--n-trials", type=int, default=None, help="override search.n_trials (total)")
-    p.add_argument("--timeout", type=float, default=None, help="stop asking after this many s")
+    p.add_argument(
+        "--n-trials", type=_int_at_least(1), default=None, help="override search.n_trials (total)"
+    )
+    p.add_argument("--timeout", type=_seconds, default=None, help="stop asking after this many s")
     p.add_argument("--fresh", action="store_true", help="delete the stored study and start over")
     p.add_argument(
         "--blas-threads",
@@ -406,8 +663,12 @@ def build_parser() -> argparse.ArgumentParser:
             default="quick",
             help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D",
         )
-        p.add_argument("--jobs", "-j", type=int, default=2, help="worker processes (default 2)")
-        p.add_argument("--backend", default="loky", help="joblib backend (default loky)")
+        p.add_argument(
+            "--jobs", "-j", type=_int_at_least(1), default=2, help="worker processes (default 2)"
+        )
+        p.add_argument(
+            "--backend", default="loky", choices=BACKENDS, help="joblib backend (default loky)"
+        )
         p.add_argument(
             "--reports-dir", default="reports", help="where reports go (default reports)"
         )
@@ -451,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start `mlflow ui` on the harness's tracking store.",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    p.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
     p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     _add_common(p, data=False)
     p.set_defaults(func=cmd_ui)
@@ -462,31 +723,87 @@ def build_parser() -> argparse.ArgumentParser:
         description="List everything that can be named in a study file.",
     )
     p.set_defaults(func=cmd_list)
+    for command_parser in sub.choices.values():
+        _add_debug(command_parser, default=argparse.SUPPRESS)
+    parser.command_parsers = dict(sub.choices)  # type: ignore[attr-defined]
     return parser
 
 
+def _add_debug(p: argparse.ArgumentParser, *, default: Any) -> None:
+    """``--debug`` before or after the command (the command's copy must not reset the main one)."""
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="show the traceback of an error (also: HARNESS_DEBUG=1)",
+    )
+
+
+def _print_error(prog: str, message: str, hint: str | None) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    for line in (hint or "").splitlines()[:MAX_HINT_LINES]:
+        print(f"  {line}", file=sys.stderr)
+
+
+def _command_of(argv: Sequence[str]) -> argparse.ArgumentParser | None:
+    """The parser of the first command named in ``argv`` (the main parser reports unknown
+    options of a command itself)."""
+    commands = getattr(build_parser(), "command_parsers", {})
+    command = next((a for a in argv if a in commands), None)
+    return commands[command] if command else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``harness`` console script."""
+    """Entry point of the ``harness`` console script; returns the exit status."""
     from harness.config import ConfigError
     from harness.data import DataError
+    from harness.stores import bound_mlflow_retries
     from models.registry import SpecError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     # MLflow prints a progress bar per artifact download/upload; our own bars are enough
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # a tracking server that goes away is an error in seconds, not after 4 minutes of retries
+    bound_mlflow_retries()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    debug = "--debug" in argv or os.environ.get("HARNESS_DEBUG", "") not in ("", "0")
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        command = _command_of(argv) if exc.prog == "harness" else None
+        if command is not None:  # say it as the command's own parser would
+            exc = UsageError(command.prog, _usage_message(command, exc.raw), "", exc.raw)
+            exc.hint = f"see `{command.prog} --help`"
+        _print_error(exc.prog, str(exc), exc.hint)
+        return EXIT_USAGE
+    prog = f"harness {args.command}"
     try:
         return int(args.func(args, argv))
-    except (ConfigError, SpecError, UserError, DataError) as exc:
-        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        if debug:
+            traceback.print_exc()
+        _print_error(prog, str(exc), exc.hint)
         return EXIT_USAGE
-    except FileNotFoundError as exc:
-        print(f"harness {args.command}: error: {exc}", file=sys.stderr)
+    except (SpecError, UserError, DataError, FileNotFoundError) as exc:
+        if debug:
+            traceback.print_exc()
+        first, _, rest = str(exc).partition("\n")
+        _print_error(prog, first, rest or None)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"harness {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _print_error(
+            prog,
+            f"internal error: {type(exc).__name__}: {first}",
+            "This is a bug, not a mistake of yours: rerun with --debug for the traceback and "
+            "report it.",
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

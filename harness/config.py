@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ __all__ = [
     "load_yaml",
     "parse_override",
     "set_dotted",
+    "show_value",
     "unflatten",
+    "yaml_number_hint",
 ]
 
 _MISSING = object()
@@ -46,22 +49,82 @@ class ConfigError(ValueError):
     allowed : str
         What would have been accepted, in words (``"an integer >= 1"``).
     source : str, optional
-        The file the value came from, prefixed to the message.
+        Where the value came from (a file, ``command line``, ``tracking store``...), prefixed
+        to the message.
+    hint : str, optional
+        A few lines of help printed under the one-line message (how to fix it); not part of
+        ``str(error)``.
     """
 
-    def __init__(self, path: str, value: Any, allowed: str, *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        value: Any,
+        allowed: str,
+        *,
+        source: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.path = path
         self.value = value
-        self.allowed = allowed
+        self.allowed = allowed = allowed + yaml_number_hint(value, allowed)
         self.source = source
+        self.hint = hint
         where = f"{source}: " if source else ""
         key = path or "<document>"
-        shown = "<missing>" if value is _MISSING else repr(value)
-        super().__init__(f"{where}{key} = {shown} is not allowed: expected {allowed}")
+        super().__init__(f"{where}{key} = {show_value(value)} is not allowed: expected {allowed}")
 
     @classmethod
-    def missing(cls, path: str, allowed: str, *, source: str | None = None) -> ConfigError:
-        return cls(path, _MISSING, allowed, source=source)
+    def missing(
+        cls, path: str, allowed: str, *, source: str | None = None, hint: str | None = None
+    ) -> ConfigError:
+        return cls(path, _MISSING, allowed, source=source, hint=hint)
+
+    def located(self, source: str | None) -> ConfigError:
+        """This error with ``source`` as its location, unless it already has one.
+
+        The copy is of the same class, keeps the hint and the cause, so re-raising it ``from
+        None`` loses nothing but the duplicate traceback.
+        """
+        if not source or self.source:
+            return self
+        err = type(self).__new__(type(self))
+        err.__dict__.update(self.__dict__)
+        ConfigError.__init__(
+            err, self.path, self.value, self.allowed, source=source, hint=self.hint
+        )
+        err.__cause__ = self.__cause__
+        return err
+
+
+_NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def yaml_number_hint(value: Any, allowed: str = "a number") -> str:
+    """PyYAML (YAML 1.1) reads ``1e-3`` and ``1e10`` (no dot, or no exponent sign) as strings:
+    say so when a number was expected and a string that looks like one was found."""
+    if (
+        not isinstance(value, str)
+        or not _NUMBER_TEXT.fullmatch(value.strip())
+        or "YAML reads" in allowed
+    ):
+        return ""
+    if "number" in allowed:
+        return (
+            f" (YAML reads {value} as a string: write a number with a dot and a signed "
+            "exponent, e.g. 1.0e-3 or 1.0e+3)"
+        )
+    if "integer" in allowed:
+        number = float(value)
+        example = f", e.g. {int(number)}" if number.is_integer() else ""
+        return f" (YAML reads {value} as a string: write the integer in digits{example})"
+    return ""
+
+
+def show_value(value: Any, limit: int = 200) -> str:
+    """How a value appears in an error message: its repr, shortened past ``limit`` characters."""
+    text = "<missing>" if value is _MISSING else repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
 
 
 def check_keys(path: str, given: Mapping[str, Any], allowed: Iterable[str]) -> None:
@@ -81,20 +144,73 @@ def check_keys(path: str, given: Mapping[str, Any], allowed: Iterable[str]) -> N
             )
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last
+    one silently: a second ``train:`` section would replace the first without a word)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # keys merged in (<<: *anchor) may be overridden, as YAML says
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.setdefault(key, key_node.start_mark)
+        except TypeError:  # an unhashable key: the base constructor says so
+            break
+        if first is not key_node.start_mark:
+            at = (
+                f"column {first.column + 1}"
+                if first.line == key_node.start_mark.line
+                else f"line {first.line + 1}"
+            )
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key!r} appears twice in one mapping (first at {at})",
+                key_node.start_mark,
+            )
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _missing_file(p: Path) -> str:
+    """Why ``p`` is not a readable file, with the closest YAML file next to it when there is one."""
+    if p.is_dir():
+        return "an existing YAML file (it is a directory)"
+    folder = p.parent if p.parent.is_dir() else None
+    names = sorted(q.name for q in folder.glob("*.y*ml")) if folder else []
+    close = difflib.get_close_matches(p.name, names, n=1)
+    hint = f"; did you mean {str(p.parent / close[0])!r}?" if close else ""
+    return f"an existing YAML file (no such file{hint})"
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a syntax error raises ConfigError with the location."""
+    """Read a YAML mapping; a missing file, a syntax error or a key given twice raises
+    ConfigError with the location."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError("", str(p), "an existing YAML file (no such file)", source=str(p))
+        raise ConfigError("", str(p), _missing_file(p), source=str(p))
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "", str(p), f"a UTF-8 text file (byte {exc.start} is not UTF-8)", source=str(p)
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            "", str(p), f"a readable file ({exc.strerror or exc})", source=str(p)
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            "", f"invalid YAML{where}: {problem}", "valid YAML", source=str(p)
-        ) from exc
+        raise ConfigError("", str(p), f"valid YAML ({where}{problem})", source=str(p)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -151,9 +267,14 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key:
         raise ConfigError("--set", text, "a non-empty key before '='")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = yaml.load(raw, Loader=_StrictLoader) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(key, raw, f"a YAML value ({exc})") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            key, raw, f"a YAML value ({where}{problem})", source="command line (--set)"
+        ) from None
     return key, value
 
 

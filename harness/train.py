@@ -100,6 +100,8 @@ class History:
     train_time_s: float = 0.0
     wall_time_s: float = 0.0
     throughput: float = float("nan")
+    #: why ``throughput`` is NaN (not measured), or "" when it was measured
+    throughput_note: str = ""
 
     def metric(self, name: str) -> list[float]:
         """The series of ``name`` over the recorded epochs (NaN where absent)."""
@@ -405,6 +407,13 @@ class Trainer:
             h.throughput = (
                 self._timed_samples / self._timed_time if self._timed_time > 0 else math.nan
             )
+            if self._timed_time <= 0:
+                h.throughput_note = (
+                    f"not measured: the run ({self._steps} training steps) was shorter than "
+                    f"the {s.warmup_steps} warm-up steps (train.warmup_steps)"
+                    if self._steps
+                    else "not measured: no training step"
+                )
             if self.splits.test is not None and h.records and h.status != "diverged":
                 h.records[-1].update(self._evaluate(self.splits.test, "test"))
 

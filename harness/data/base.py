@@ -45,15 +45,24 @@ SplitMode = Literal["random", "fixed_test", "train_is_val"]
 class DataError(ValueError):
     """A data spec, a data file or a dataset argument is not acceptable.
 
-    The message names the dataset, the field, the value and what is allowed.
+    The message names the dataset, the field, the value and what is allowed; errors made by
+    :meth:`invalid` also carry them as ``dataset``, ``key``, ``value`` and ``allowed``, so a
+    caller can point at the config field (``data.<key>``).
     """
+
+    dataset: str | None = None
+    key: str | None = None
+    value: Any = None
+    allowed: str | None = None
 
     @classmethod
     def invalid(cls, dataset: str, key: str, value: Any, allowed: str) -> DataError:
-        return cls(
+        err = cls(
             f"data spec for dataset {dataset!r}: {key} = {value!r} is not allowed: "
             f"expected {allowed}"
         )
+        err.dataset, err.key, err.value, err.allowed = dataset, key, value, allowed
+        return err
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,10 +207,15 @@ def check_int(dataset: str, key: str, value: Any, *, minimum: int = 0) -> int:
 def check_float(
     dataset: str, key: str, value: Any, *, minimum: float = 0.0, maximum: float = np.inf
 ) -> float:
+    allowed = (
+        f"a finite number >= {minimum:g}"
+        if maximum == np.inf
+        else f"a finite number in [{minimum:g}, {maximum:g}]"
+    )
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise DataError.invalid(dataset, key, value, f"a number in [{minimum}, {maximum}]")
-    if not minimum <= float(value) <= maximum:
-        raise DataError.invalid(dataset, key, value, f"a number in [{minimum}, {maximum}]")
+        raise DataError.invalid(dataset, key, value, allowed)
+    if not np.isfinite(value) or not minimum <= float(value) <= maximum:
+        raise DataError.invalid(dataset, key, value, allowed)
     return float(value)
 
 

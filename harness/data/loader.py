@@ -29,7 +29,14 @@ from harness.data.preprocess import PREPROCESS_METHODS, fit_preprocessor
 from harness.data.splits import split_indices, take_subset
 from models.registry import SpecError, parse_spec
 
-__all__ = ["LAYOUTS", "allowed_keys", "describe_datasets", "load_dataset", "resolve_spec"]
+__all__ = [
+    "LAYOUTS",
+    "NonFiniteDataError",
+    "allowed_keys",
+    "describe_datasets",
+    "load_dataset",
+    "resolve_spec",
+]
 
 LAYOUTS = ("flat", "image")
 _COMMON_KEYS = ("name", "seed", "preprocess", "layout")
@@ -75,10 +82,13 @@ def resolve_spec(spec: str | Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise DataError(
+            err = DataError(
                 f"data spec for dataset {name!r}: unknown key {key!r} (value {value!r}){hint}; "
                 f"allowed keys for {name!r}: {', '.join(allowed)}"
             )
+            err.dataset, err.key, err.value = name, key, value
+            err.allowed = f"a key of dataset {name!r}{hint}; allowed keys: {', '.join(allowed)}"
+            raise err
     cfg: dict[str, Any] = {
         "name": name,
         "seed": 0,
@@ -125,6 +135,30 @@ def resolve_spec(spec: str | Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]
     return dataset, cfg
 
 
+class NonFiniteDataError(DataError):
+    """A dataset's features or targets hold NaN or infinite values (``detail`` says which, how
+    many)."""
+
+    detail: str = ""
+
+
+def _check_finite(name: str, label: str, arr: np.ndarray | None) -> None:
+    """Raise :class:`NonFiniteDataError` naming the dataset, the array and how many values are
+    NaN or infinite. One vectorized pass over float arrays (integer arrays hold neither)."""
+    if arr is None or not np.issubdtype(arr.dtype, np.inexact) or np.isfinite(arr).all():
+        return
+    n_nan = int(np.isnan(arr).sum())
+    n_inf = int(np.isinf(arr).sum())
+    counts = " and ".join(f"{n} {what}" for n, what in ((n_nan, "NaN"), (n_inf, "infinite")) if n)
+    detail = f"dataset {name!r}: {label} holds {counts} of its {arr.size} values"
+    err = NonFiniteDataError(
+        f"{detail}; expected finite values (fix or drop those samples, or check the dataset's "
+        "noise and scale arguments)"
+    )
+    err.dataset, err.detail = name, detail
+    raise err
+
+
 def _fingerprint(name: str, splits: list[tuple[str, Split]]) -> str:
     digest = hashlib.sha256(name.encode())
     for part, split in splits:
@@ -169,7 +203,12 @@ def load_dataset(
     dataset, cfg = resolve_spec(spec)
     name, seed = dataset.name, cfg["seed"]
     kwargs = {k: cfg[k] for k in dataset.builder_kwargs()}
-    raw = dataset.builder(seed=seed, data_dir=resolve_data_dir(data_dir), **kwargs)
+    # an overflow in a generator (noise: 1.0e+308) is reported by the finiteness check below,
+    # as one error naming the dataset, not as a NumPy warning
+    with np.errstate(over="ignore", invalid="ignore"):
+        raw = dataset.builder(seed=seed, data_dir=resolve_data_dir(data_dir), **kwargs)
+    for label, arr in (("X", raw.X), ("y", raw.y), ("X_test", raw.X_test), ("y_test", raw.y_test)):
+        _check_finite(name, label, arr)
     classification = dataset.task == "classification"
     labels = raw.y if classification else None
 
@@ -209,7 +248,8 @@ def load_dataset(
     assert feature_shape is not None  # resolve_spec rejected image layout without a shape
 
     def make(X: np.ndarray, y: np.ndarray) -> Split:
-        Xp = prep.apply(X, dtype).reshape((X.shape[0], *feature_shape))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: reported just below
+            Xp = prep.apply(X, dtype).reshape((X.shape[0], *feature_shape))
         yp = y.astype(np.int64) if classification else y.astype(dtype)
         return Split(_freeze(Xp), _freeze(yp))
 
@@ -222,6 +262,9 @@ def load_dataset(
         test = make(raw.X[test_idx], raw.y[test_idx])
 
     splits = [("train", train), ("val", val)] + ([("test", test)] if test is not None else [])
+    for part, s in splits:  # finite raw values can still overflow the dtype (1e39 in float32)
+        _check_finite(name, f"{part} X (as {np.dtype(dtype).name})", s.X)
+        _check_finite(name, f"{part} y (as {s.y.dtype.name})", s.y)
     split_meta.update({part: s.n for part, s in splits})
     n_total = n + (0 if raw.X_test is None else raw.X_test.shape[0])
     if classification:

@@ -202,11 +202,20 @@ class SweepRunner:
             raise ValueError(f"study {self.spec.name!r}: set search.n_trials or search.timeout")
         return 10**9  # bounded by the timeout
 
-    def _check_base(self) -> None:
-        """Build the base run once in the driver: data and model errors surface before any trial."""
-        from harness.experiment import build_run
+    def _preflight(self) -> None:
+        """Validate everything before the first write: config, data, network, metrics, search
+        space, stores and the stored study (:mod:`harness.validate`)."""
+        from harness.validate import check_sweep, check_sweep_options
 
-        build_run(self.spec.base_config, data_dir=self.data_dir)
+        check_sweep_options(jobs=self.jobs, n_trials=self.n_trials, timeout=self.timeout)
+        check_sweep(
+            self.spec,
+            storage=self.storage_url,
+            tracking_uri=self.tracking_uri,
+            data_dir=self.data_dir,
+            ledger_dir=self.ledger.directory,
+            backend=self.backend,
+        )
 
     def _open_study(self) -> Any:
         import optuna
@@ -612,7 +621,7 @@ class SweepRunner:
         from harness.tracking import Tracker, provenance_tags
 
         t_start = time.perf_counter()
-        self._check_base()
+        self._preflight()
         self.tracker = Tracker(self.tracking_uri)
         self.experiment_id = self.tracker.experiment(self.experiment_name)
         self._provenance = provenance_tags(self.command, blas_threads=self.blas_threads)
@@ -651,10 +660,12 @@ class SweepRunner:
         status = "completed"
         t_loop = time.perf_counter()
         self._timings = {"setup_s": t_loop - t_start}
+        # no more workers than trials left (--jobs 1000 for 4 trials starts 4 processes)
+        workers = max(1, min(self.jobs, target - already))
         try:
             with (
-                _backend_client(self.backend, self.jobs),
-                joblib.parallel_config(backend=self.backend, n_jobs=self.jobs),
+                _backend_client(self.backend, workers),
+                joblib.parallel_config(backend=self.backend, n_jobs=workers),
             ):
                 results = Parallel(
                     return_as="generator_unordered", pre_dispatch="n_jobs", batch_size=1

@@ -313,7 +313,10 @@ class Param:
             raise ConfigError(here, key, "a dotted config key such as train.optimizer.lr")
         if key.split(".")[0] not in SEARCHABLE_SECTIONS or "." not in key:
             raise ConfigError(
-                here, key, f"a key inside one of the sections {', '.join(SEARCHABLE_SECTIONS)}"
+                here,
+                key,
+                f"a key inside one of the sections {', '.join(SEARCHABLE_SECTIONS)}, written as "
+                "one dotted key (train.optimizer.lr: {type: float, ...}, not nested mappings)",
             )
         if not isinstance(raw, Mapping):
             raise ConfigError(here, raw, "a mapping such as {type: float, low: 0.001, high: 1.0}")

@@ -161,8 +161,8 @@ def test_blas_threads_option_reaches_the_sweeps(
         ["reproduce", "batch_size", "--blas-threads", "3"],
         ["demo", "--blas-threads", "1"],
     ):
-        with pytest.raises(Stop):
-            main([*argv, "--tracking-uri", tracking_uri])
+        with pytest.raises(Stop):  # --debug: main() re-raises an unexpected exception
+            main([*argv, "--tracking-uri", tracking_uri, "--debug"])
     assert got == [3, 1]
     monkeypatch.undo()
 

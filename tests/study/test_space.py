@@ -68,16 +68,16 @@ def test_conditional_param_skipped_when_condition_fails() -> None:
 
 def test_condition_on_a_fixed_spec_matches_by_name() -> None:
     params = {
-        "train.optimizer.momentum": {
+        "train.optimizer.lr": {
             "type": "float",
-            "low": 0.5,
-            "high": 0.9,
+            "low": 0.05,
+            "high": 0.5,
             "when": {"train.optimizer": ["sgd"]},
         }
     }
     s = SearchSpace.from_yaml(params)
-    _cfg, chosen = s.suggest(FixedTrial({"train.optimizer.momentum": 0.7}), BASE)
-    assert chosen == {"train.optimizer.momentum": 0.7}
+    _cfg, chosen = s.suggest(FixedTrial({"train.optimizer.lr": 0.2}), BASE)
+    assert chosen == {"train.optimizer.lr": 0.2}
     assert lookup({"train": {"optimizer": "sgd"}}, "train.optimizer.name") == "sgd"
 
 

@@ -267,7 +267,7 @@ ERRORS = [
         ["scientific, nuisance, fixed"],
     ),
     (params(model__dept={"choices": [1, 2]}), "search.params.model.dept", ["did you mean 'depth'"]),
-    ({"data": {"name": "digits", "subsett": 100}}, "data", ["did you mean 'subset'"]),
+    ({"data": {"name": "digits", "subsett": 100}}, "data.subsett", ["did you mean 'subset'"]),
     ({"train": {"epochs": -1}}, "train.epochs", [">= 0"]),
 ]
 
