@@ -42,9 +42,10 @@ from harness.claims.resampling import GroupedMeasures, Sample
 from harness.claims.results import RunTable
 from harness.claims.selection import select_nuisance
 from harness.claims.spec import CheckSpec, ClaimSpec, Combo, ConditionSpec, Node, ProtocolSpec
+from harness.claims.statistics import Statistic
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
 
-__all__ = ["evaluate_claim"]
+__all__ = ["evaluate_claim", "seed_statistic", "seeds_sample"]
 
 #: Fewer seeds than this adds a caveat (the verdict itself uses the claim's ``min_seeds``).
 #: Six is the smallest count whose order-statistic interval (the range) reaches 95 %.
@@ -96,6 +97,33 @@ _PHRASE = {
 }
 
 
+def seed_statistic(
+    stat: Statistic, seeds: Sample, level: float
+) -> list[tuple[str, float, Interval, int]]:
+    """The statistic per seed and its interval: ``(stratum label, estimate, interval, unknown)``.
+
+    ``seeds`` is a sample whose draw ``r`` holds seed ``r`` of every group (so two-arm statistics
+    are paired by seed). The estimate is the median of the per-seed values with its order-statistic
+    interval, or their mean with a Student-t interval when the statistic's ``center`` is ``mean``;
+    ``unknown`` counts seeds where the statistic is undefined (NaN). The calibration benchmark
+    (``benchmarks/verdict_calibration.py``) calls this very function.
+    """
+    sv = stat.compute(seeds)  # (R, S)
+    how = "mean" if getattr(stat, "center", "median") == "mean" else "median"
+    out = []
+    for s, label in enumerate(sv.labels):
+        vals = sv.values[:, s]
+        est, iv = interval_for(vals, how, level)
+        out.append((label, est, iv, int(np.isnan(vals).sum())))
+    return out
+
+
+def seeds_sample(grouped: GroupedMeasures) -> Sample:
+    """A sample with one draw per seed: draw ``r`` reads seed ``r`` of every group."""
+    R = grouped.n_replicates
+    return grouped.sample(np.arange(R)[:, None]) if R else grouped.point()
+
+
 class _ProtocolEval:
     """Evaluation state of one protocol: grouped data, the per-seed sample, the point sample."""
 
@@ -103,9 +131,7 @@ class _ProtocolEval:
         self.claim = claim
         self.p = p
         self.grouped = grouped
-        R = grouped.n_replicates
-        # one "draw" per seed: row r reads seed r of every group (pairs the arms by seed)
-        self.seeds: Sample = grouped.sample(np.arange(R)[:, None]) if R else grouped.point()
+        self.seeds: Sample = seeds_sample(grouped)
         self.point: Sample = grouped.point()
         self.level = claim.bootstrap.level
 
@@ -115,8 +141,6 @@ class _ProtocolEval:
         if g.n_groups == 0 or g.n_replicates == 0:
             return self._empty(check, leaf, rule, "no runs left for this protocol")
         pv = stat.compute(self.point)  # pooled values: details for the report (arms, argbest)
-        sv = stat.compute(self.seeds)  # (R, S): the statistic in every seed alone
-        how = "mean" if getattr(stat, "center", "median") == "mean" else "median"
         used = pv.used
         n_runs = n_failed = 0
         for m in stat.measures():
@@ -137,11 +161,9 @@ class _ProtocolEval:
         strata = []
         intervals: dict[str, Interval] = {}
         unknown: dict[str, int] = {}
-        for s, label in enumerate(sv.labels):
-            vals = sv.values[:, s]
-            est, iv = interval_for(vals, how, self.level)
+        for label, est, iv, n_unknown in seed_statistic(stat, self.seeds, self.level):
             intervals[label] = iv
-            unknown[label] = int(np.isnan(vals).sum())
+            unknown[label] = n_unknown
             why = reason
             if not why and math.isnan(est):
                 why = "the statistic is undefined on the data (a compared group has no value, "

@@ -32,6 +32,7 @@ printed interval.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ class Interval:
                 what = f"{_ordinal(self.rank)} lowest to {_ordinal(self.rank)} highest of {self.n} seeds"
             text = f"{what}, {lvl}"
         else:
-            text = f"Student t over {self.n} seeds, {lvl}"
+            text = f"Student t over {self.n} seeds, {lvl} if the seeds are near-normal"
         return text
 
     def note(self) -> str:
@@ -133,6 +134,7 @@ def _ordinal(k: int) -> str:
     return f"{k}{suffix}"
 
 
+@functools.lru_cache(maxsize=256)
 def median_coverage(n: int, rank: int) -> float:
     """Exact coverage of ``[x_(rank), x_(n+1-rank)]`` for the median of ``n`` continuous values."""
     if n < 1 or rank < 1 or 2 * rank > n + 1:
@@ -140,6 +142,7 @@ def median_coverage(n: int, rank: int) -> float:
     return float(1.0 - 2.0 * sps.binom.cdf(rank - 1, n, 0.5))
 
 
+@functools.lru_cache(maxsize=256)
 def order_statistic_rank(n: int, nominal: float) -> tuple[int, float]:
     """The largest ``j`` whose interval reaches ``nominal``, and its level (``j = 1`` if none does)."""
     if n < 2:
