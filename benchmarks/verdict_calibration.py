@@ -185,8 +185,16 @@ class Row:
     n_sims: int
 
     @property
+    def coverage_ok(self) -> bool:
+        return abs(self.coverage - self.stated) <= 0.02
+
+    @property
+    def decisive_ok(self) -> bool:
+        return self.false_decisive <= 0.05
+
+    @property
     def meets(self) -> bool:
-        return abs(self.coverage - self.stated) <= 0.02 and self.false_decisive <= 0.05
+        return self.coverage_ok and self.decisive_ok
 
 
 def _grouped(values: np.ndarray, like: GroupedMeasures | None = None) -> GroupedMeasures:
@@ -231,6 +239,15 @@ def calibrate(
     )
 
 
+def _verdict(r: Row) -> str:
+    if r.meets:
+        return "met"
+    missed = [
+        w for w, ok in (("coverage", r.coverage_ok), ("false decisive", r.decisive_ok)) if not ok
+    ]
+    return "not met: " + " and ".join(missed)
+
+
 def table(rows: list[Row]) -> str:
     head = (
         "| statistic | distribution | seeds | interval (method, level) | stated | coverage "
@@ -239,7 +256,7 @@ def table(rows: list[Row]) -> str:
     body = [
         f"| {r.kind} | {r.dist} | {r.n_seeds} | {r.method} | {100 * r.stated:.1f} % "
         f"| {100 * r.coverage:.1f} % | {100 * r.false_decisive:.1f} % "
-        f"| {'met' if r.meets else 'not met'} |"
+        f"| {_verdict(r)} |"
         for r in rows
     ]
     return "\n".join([head, *body])

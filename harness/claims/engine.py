@@ -194,6 +194,9 @@ class _ProtocolEval:
                 f"; undefined in {unknown[label]} of {iv.n} seeds, counted as unknown "
                 "(which widens the interval)"
             )
+        arms = self._diverged_per_arm(stat, used)
+        if arms:
+            shown += f"; diverged runs {arms}"
         if why:
             text = f"{desc_val} = {shown}; inconclusive: {why}."
         else:
@@ -232,6 +235,21 @@ class _ProtocolEval:
             interval=iv.label(),
             nominal=self.level,
         )
+
+    def _diverged_per_arm(self, stat: Statistic, used: np.ndarray) -> str:
+        """``a: 3 of 6, b: 0 of 6`` for two-arm statistics with a diverged run, else ""."""
+        g = self.grouped
+        if not stat.two_group or not int(np.sum(g.status[used] == "diverged")):
+            return ""
+        parts = []
+        for name in ("a", "b"):
+            side = used & stat._side_mask(g, getattr(stat, name))  # type: ignore[attr-defined]
+            st = g.status[side]
+            ran = int(np.sum(st != ""))
+            parts.append(
+                f"{stat._side_label(getattr(stat, name))}: {int(np.sum(st == 'diverged'))} of {ran}"
+            )  # type: ignore[attr-defined]
+        return "(" + ", ".join(parts) + ")"
 
     @staticmethod
     def _deciding(
