@@ -29,7 +29,7 @@ import numpy as np
 from harness.claims.errors import ClaimError
 from harness.claims.filters import value_label
 from harness.claims.intervals import Interval, fmt_estimate, interval_for, order_statistic_rank, pct
-from harness.claims.measures import Measure, compute_measures
+from harness.claims.measures import Measure, censor_column, compute_measures
 from harness.claims.outcome import (
     CheckProtocolResult,
     CheckResult,
@@ -43,6 +43,7 @@ from harness.claims.results import RunTable
 from harness.claims.selection import select_nuisance
 from harness.claims.spec import CheckSpec, ClaimSpec, Combo, ConditionSpec, Node, ProtocolSpec
 from harness.claims.statistics import Statistic
+from harness.claims.text import fmt
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
 
 __all__ = ["evaluate_claim", "seed_statistic", "seeds_sample"]
@@ -194,6 +195,9 @@ class _ProtocolEval:
                 f"; undefined in {unknown[label]} of {iv.n} seeds, counted as unknown "
                 "(which widens the interval)"
             )
+        censored = self._censored(stat, label, rule, verdict, why)
+        if censored:
+            shown += f"; {censored}"
         arms = self._diverged_per_arm(stat, used)
         if arms:
             shown += f"; diverged runs {arms}"
@@ -230,11 +234,74 @@ class _ProtocolEval:
             reason=why,
             strata=stratum_results,
             effect=stat.effect(g) if stat.two_group else {},
-            extra=pv.extra,
+            extra={**pv.extra, **({"censored": censored} if censored else {})},
             method=iv.method,
             interval=iv.label(),
             nominal=self.level,
         )
+
+    def _censored(self, stat: Statistic, label: str, rule: Rule, verdict: Verdict, why: str) -> str:
+        """The effect as a bound when an arm never reached the target (∞) within its budget.
+
+        A seed whose arm a never reached the target has a true value beyond its budget, so with
+        the budget in place of ∞ a ratio or difference a − b is a *lower* bound (an upper one when
+        arm b is the censored arm). The bound is the median over seeds of the per-seed bounds
+        with its interval; the verdict *rests on censoring* when the rule, judged on the bound's
+        interval, would not give the same decisive verdict.
+        """
+        g = self.grouped
+        col = censor_column(stat.measure)
+        if not stat.two_group or col not in g.arrays:
+            return ""
+        arr, cens = g.arrays[stat.measure], g.arrays[col]
+        filled = np.where(np.isposinf(arr) & np.isfinite(cens), cens, arr)
+        if np.array_equal(filled, arr, equal_nan=True):
+            return ""
+        bounded = GroupedMeasures(
+            g.groups, g.replicates, {**g.arrays, stat.measure: filled}, g.status, g.notes
+        )
+        before = stat.compute(self.seeds)
+        after = stat.compute(seeds_sample(bounded))
+        if label not in before.labels:
+            return ""
+        k = before.labels.index(label)
+        v0, v1 = before.values[:, k], after.values[:, k]
+        changed = ~((v0 == v1) | (np.isnan(v0) & np.isnan(v1)))
+        if not changed.any():
+            return ""
+        n_cens = int(changed.sum())
+        lower = bool(np.all(v1[changed] < v0[changed]))
+        upper = bool(np.all(v1[changed] > v0[changed]))
+        if not (lower or upper):
+            return (
+                f"censored: {n_cens} seed(s) have an arm that never reached the target; with both "
+                "arms censored the effect has no one-sided bound"
+            )
+        how = "mean" if getattr(stat, "center", "median") == "mean" else "median"
+        est, iv = interval_for(v1, how, self.level)
+        budget = float(np.nanmax(np.where(np.isposinf(arr), cens, np.nan)))
+        rel = "≥" if lower else "≤"
+        unit = {"epochs": "-epoch", "s": " s", "steps": "-step"}.get(self._unit(stat.measure), "")
+        where = f"{fmt(budget)}{unit} budget" if math.isfinite(budget) else "budget"
+        text = (
+            f"censored: in {n_cens} of {v0.size} seeds the {'first' if lower else 'second'} arm "
+            f"never reached the target, so the effect is a bound, {rel} {fmt_estimate(est, iv)} "
+            f"(censored at the {where})"
+        )
+        if (
+            verdict is not Verdict.INCONCLUSIVE
+            and not why
+            and rule.judge(iv.low, iv.high) is not verdict
+        ):
+            text += (
+                f"; the {verdict} verdict rests on censoring: at the budget's value the rule "
+                "would not be decided"
+            )
+        return text
+
+    def _unit(self, measure: str) -> str:
+        m = self.claim.measures.get(measure)
+        return getattr(m, "unit", "") if m is not None else ""
 
     def _diverged_per_arm(self, stat: Statistic, used: np.ndarray) -> str:
         """``a: 3 of 6, b: 0 of 6`` for two-arm statistics with a diverged run, else ""."""
@@ -465,7 +532,8 @@ def evaluate_claim(
             tuple(k) in keys
             for k in t.runs[["protocol", "trial", "replicate"]].itertuples(index=False)
         ]
-        grouped = GroupedMeasures.from_table(kept, p.scientific, list(measures))
+        censors = [censor_column(m) for m in measures if censor_column(m) in kept.columns]
+        grouped = GroupedMeasures.from_table(kept, p.scientific, [*measures, *censors])
         data[p.name] = ProtocolData(
             name=p.name,
             description=p.description,

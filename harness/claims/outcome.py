@@ -102,6 +102,7 @@ class ConditionResult:
                 for s in self.strata
             ],
             "effect": {k: _json_num(v) for k, v in self.effect.items()},
+            "censored": str(self.extra.get("censored", "")),
         }
 
 

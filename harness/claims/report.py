@@ -323,6 +323,8 @@ def _effect_text(c: ConditionResult) -> str:
         )
     if "seed_sd" in c.extra:
         parts.append(f"seed s.d. = {fmt(c.extra['seed_sd'])}")
+    if c.extra.get("censored"):
+        parts.append(str(c.extra["censored"]))
     return "; ".join(parts) or "—"
 
 
