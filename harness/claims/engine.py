@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from harness.claims.errors import ClaimError
-from harness.claims.filters import value_label
+from harness.claims.filters import sort_keys, value_label
 from harness.claims.intervals import Interval, fmt_estimate, interval_for, order_statistic_rank, pct
 from harness.claims.measures import Measure, censor_column, compute_measures
 from harness.claims.outcome import (
@@ -128,7 +128,14 @@ def seeds_sample(grouped: GroupedMeasures) -> Sample:
 class _ProtocolEval:
     """Evaluation state of one protocol: grouped data, the per-seed sample, the point sample."""
 
-    def __init__(self, claim: ClaimSpec, p: ProtocolSpec, grouped: GroupedMeasures) -> None:
+    def __init__(
+        self,
+        claim: ClaimSpec,
+        p: ProtocolSpec,
+        grouped: GroupedMeasures,
+        edge_notes: list[str] | None = None,
+    ) -> None:
+        self.edge_notes = list(edge_notes or [])
         self.claim = claim
         self.p = p
         self.grouped = grouped
@@ -173,16 +180,26 @@ class _ProtocolEval:
                 why = "no interval could be computed"
             verdict = Verdict.INCONCLUSIVE if why else rule.judge(iv.low, iv.high)
             strata.append((label, est, (iv.low, iv.high), verdict, why))
+        aside = self._set_aside(stat) if len(strata) > 1 else {}
         if len(strata) == 1:
             label, est, ci, verdict, why = strata[0]
             stratum_results: list[StratumResult] = []
         else:
             combine = kleene_all if stat.reduce == "all" else kleene_any
-            verdict = combine(v for *_, v, _ in strata)
+            scored = [st for st in strata if st[0] not in aside]
+            verdict = combine(v for *_, v, _ in scored)
             stratum_results = [
-                StratumResult(s[0], s[1], s[2], s[3], intervals[s[0]].label()) for s in strata
+                StratumResult(
+                    st[0], st[1], st[2], st[3], intervals[st[0]].label(), aside.get(st[0], "")
+                )
+                for st in strata
             ]
-            label, est, ci, _, why = self._deciding(strata, verdict, rule, stat.reduce)
+            if scored:
+                label, est, ci, _, why = self._deciding(scored, verdict, rule, stat.reduce)
+            else:
+                label, est, ci, _, _ = strata[0]
+                why = "an arm diverged in every stratum, so no stratum compares two trained arms"
+                verdict = Verdict.INCONCLUSIVE
         iv = intervals[label]
         desc = stat.describe()
         if label and len(strata) > 1:
@@ -211,11 +228,20 @@ class _ProtocolEval:
                     f"not at {pct(self.level)}."
                 )
             if len(strata) > 1:
-                counts = {v: sum(1 for s in strata if s[3] is v) for v in Verdict}
+                counts = {
+                    v: sum(1 for st in strata if st[3] is v and st[0] not in aside) for v in Verdict
+                }
                 text += (
                     f" Per {stat.by}: {counts[Verdict.SUPPORTED]} supported, "
                     f"{counts[Verdict.REFUTED]} refuted, {counts[Verdict.INCONCLUSIVE]} inconclusive."
                 )
+        if aside:
+            text += (
+                f" Set aside (an arm diverged in most of its runs, so the stratum does not compare "
+                f"two trained arms): {'; '.join(f'{k}: {v}' for k, v in aside.items())}."
+            )
+        if self.edge_notes:
+            text += " Grid edge: " + " ".join(self.edge_notes)
         return ConditionResult(
             id=leaf.id,
             check_id=check.id,
@@ -302,6 +328,30 @@ class _ProtocolEval:
     def _unit(self, measure: str) -> str:
         m = self.claim.measures.get(measure)
         return getattr(m, "unit", "") if m is not None else ""
+
+    def _set_aside(self, stat: Statistic) -> dict[str, str]:
+        """Strata of a two-arm ``by`` statistic where an arm diverged in most of its runs."""
+        if not stat.two_group or not stat.by:
+            return {}
+        g = self.grouped
+        base = np.ones(g.n_groups, dtype=bool)
+        wf = stat.where_filter()
+        if wf is not None:
+            base &= wf.mask(g.groups)
+        keys = g.keys(stat.by)
+        out = {}
+        for sv in sort_keys(k for k, ok in zip(keys, base) if ok):
+            m = base & np.array([k == sv for k in keys])
+            bad = []
+            for name in ("a", "b"):
+                side = getattr(stat, name)
+                st = g.status[m & stat._side_mask(g, side)]  # type: ignore[attr-defined]
+                ran, div = int(np.sum(st != "")), int(np.sum(st == "diverged"))
+                if ran and div > ran / 2:
+                    bad.append(f"{stat._side_label(side)} diverged in {div} of {ran}")  # type: ignore[attr-defined]
+            if bad:
+                out[f"{stat.by}={value_label(sv)}"] = ", ".join(bad)
+        return out
 
     def _diverged_per_arm(self, stat: Statistic, used: np.ndarray) -> str:
         """``a: 3 of 6, b: 0 of 6`` for two-arm statistics with a diverged run, else ""."""
@@ -548,7 +598,8 @@ def evaluate_claim(
             status_counts=t.status_counts(),
             notes=[*sel.notes, *grouped.notes],
         )
-        evals[p.name] = _ProtocolEval(claim, p, grouped)
+        edges = [n for n in sel.notes if "edge of the searched values" in n]
+        evals[p.name] = _ProtocolEval(claim, p, grouped, edges)
 
     headline = set(claim.headline)
     results = []
