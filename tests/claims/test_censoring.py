@@ -46,3 +46,10 @@ def test_a_stratum_where_an_arm_diverged_is_set_aside_and_said_so():
     assert "diverged in 6 of 6" in aside["train.optimizer.lr=1"]
     assert "Set aside" in cond.explanation
     assert "Per train.optimizer.lr: 4 supported" in cond.explanation
+
+
+def test_runs_column_counts_only_the_two_compared_arms():
+    claim = load_claim("mse_vs_ce")
+    out = evaluate_claim(claim, grid_tables(claim, mse_world))
+    cond = out.checks[0].protocols["best_lr"].conditions[0]  # 2 of the 3 losses, at their best lr
+    assert cond.n_runs == 2 * claim.replicates
