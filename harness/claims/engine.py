@@ -363,9 +363,8 @@ class _ProtocolEval:
             side = used & stat._side_mask(g, getattr(stat, name))  # type: ignore[attr-defined]
             st = g.status[side]
             ran = int(np.sum(st != ""))
-            parts.append(
-                f"{stat._side_label(getattr(stat, name))}: {int(np.sum(st == 'diverged'))} of {ran}"
-            )  # type: ignore[attr-defined]
+            arm = stat._side_label(getattr(stat, name))  # type: ignore[attr-defined]
+            parts.append(f"{arm}: {int(np.sum(st == 'diverged'))} of {ran}")
         return "(" + ", ".join(parts) + ")"
 
     @staticmethod
