@@ -10,8 +10,8 @@ rate), per-run measures, checks (statistic + rule) and figures. The flow::
     paths = write_report(claim, outcome, tables, out_dir=Path("reports"), meta={...})
     write_index(Path("reports"), [outcome, ...])
 
-Verdicts are three-valued per protocol (supported / refuted / inconclusive, from a seed-cluster
-bootstrap CI against the rule) and combine across protocols into supported / refuted /
+Verdicts are three-valued per protocol (supported / refuted / inconclusive, from the per-seed
+statistic's order-statistic interval against the rule; see :mod:`harness.claims.intervals`) and combine across protocols into supported / refuted /
 conditional / inconclusive. Statistics, measures and figures are registries.
 """
 

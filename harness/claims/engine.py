@@ -486,7 +486,7 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
     selected = [n for n, d in data.items() if d.selection is not None and len(d.selection)]
     if selected:
         out.append(
-            f"In {', '.join(selected)} the nuisance setting was chosen once on all seeds; the CIs "
+            f"In {', '.join(selected)} the nuisance setting was chosen once on all seeds; the intervals "
             "do not include the uncertainty of that choice."
         )
     for name, d in data.items():

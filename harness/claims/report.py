@@ -4,8 +4,9 @@
 
 - ``report.md``: the claim and its quotes (original and English gloss), the setup (data, model,
   protocols, seeds, budget, learning-rate protocol, which nuisance setting won), figures, the
-  table of measured values (median and 95 % CI over seeds per group), the verdict of every check
-  with its effect size and CI, caveats (the claim's own and automatic ones), how to reproduce;
+  table of measured values (median and its order-statistic interval over seeds per group), the
+  verdict of every check with its effect size and interval (method and level reached), caveats
+  (the claim's own and automatic ones), how to reproduce;
 - ``figures/*.png`` (seaborn, see :mod:`harness.claims.figures`);
 - ``report.html``: the same document with every image embedded as a base64 data URI and inline
   CSS, so the single file can be mailed or attached to an MLflow run;
@@ -113,7 +114,9 @@ def _summary(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     text = _table(["check", "claim", "verdict", "per protocol"], rows)
     return (
         "## Verdicts at a glance\n\n" + text + "\n\n"
-        "*supported*: the whole 95 % CI satisfies the rule under every protocol; *refuted*: it "
+        "*supported*: the whole interval (median over seeds, order-statistic interval; the level "
+        "it reaches is stated with each verdict) satisfies the rule under every protocol; "
+        "*refuted*: it "
         "violates it under every protocol; *conditional*: supported under some protocols and "
         "refuted under others; *inconclusive*: anything else (the reason is given below)."
         + (" ★ = headline check." if any(c.headline for c in order) else "")
@@ -557,7 +560,7 @@ def write_index(reports_dir: str | Path, entries: Sequence[ClaimOutcome]) -> tup
     md_text = (
         "# Claim reports\n\n"
         + _table(["claim", "title", "budget", "verdicts"], rows)
-        + "\n\nEach report holds the quotes, the setup, figures, measured values with CIs and "
+        + "\n\nEach report holds the quotes, the setup, figures, measured values with intervals and "
         "the reasons behind every verdict.\n"
     )
     md_path = root / "index.md"
