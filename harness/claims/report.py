@@ -33,7 +33,13 @@ import pandas as pd
 
 from harness.claims.figures import FigureContext, render_figure
 from harness.claims.filters import value_label
-from harness.claims.intervals import fmt_est_ci, fmt_estimate, interval_for, median_interval
+from harness.claims.intervals import (
+    fmt_est_ci,
+    fmt_estimate,
+    interval_for,
+    median_interval,
+    pct,
+)
 from harness.claims.outcome import CheckResult, ClaimOutcome, ConditionResult, ProtocolData
 from harness.claims.results import RunTable
 from harness.claims.spec import ClaimSpec
@@ -163,7 +169,11 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         f"- **Statistics**: every statistic is computed per seed (seed r of one arm against "
         f"seed r of the other: paired), then summarised by the median over seeds with its exact "
         f"order-statistic interval (Student t for a mean), nominal level "
-        f"{outcome.level:.0%}. {_levels_text(reps, outcome.level)}"
+        f"{pct(outcome.level)}. "
+        + _levels_text(
+            [d.grouped.n_replicates for d in outcome.protocols.values() if d.grouped.n_replicates],
+            outcome.level,
+        )
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
@@ -240,7 +250,7 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         "## Measured values",
         "",
         f"Median over seeds per group, with the order-statistic interval of the median "
-        f"(nominal {outcome.level:.0%}; the level each seed count reaches is in the setup). "
+        f"(nominal {pct(outcome.level)}; the level each seed count reaches is in the setup). "
         "∞ = target not reached; n/a = no value (failed runs).",
     ]
     for name, d in outcome.protocols.items():
@@ -293,7 +303,7 @@ def _levels_text(reps: list[int], nominal: float) -> str:
     text = "Intervals over seeds: " + "; ".join(parts) + "."
     if any(median_interval(list(range(n)), nominal).short_of_nominal for n in reps):
         text += (
-            f" Where the level reached is below {nominal:.0%}, a decisive verdict holds at that "
+            f" Where the level reached is below {pct(nominal)}, a decisive verdict holds at that "
             "lower level only."
         )
     return text
