@@ -208,9 +208,22 @@ class Tracker:
             Path(self.tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
             _tune_sqlite()
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self._create_store_once()
         # run id -> artifact URI of the runs this tracker created: MlflowClient looks the run up
         # again for every artifact it logs, which is a third of a trial's tracking time
         self._artifact_uris: dict[str, str] = {}
+
+    def _create_store_once(self) -> None:
+        """Open (and on first use create) a database store under a lock: two processes that
+        create one store at once both run its schema migrations and corrupt it
+        (``_alembic_tmp_latest_metrics already exists``; mlflow#10334)."""
+        scheme = self.tracking_uri.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme not in ("sqlite", "postgresql", "mysql"):
+            return  # a server creates its own store
+        from harness.study.lease import storage_lock
+
+        with storage_lock(self.tracking_uri, "mlflow-store"):
+            self.client.search_experiments(max_results=1)
 
     # -- experiments and runs ----------------------------------------------------------------
     def experiment(self, name: str, *, tags: Mapping[str, str] | None = None) -> str:
@@ -269,16 +282,18 @@ class Tracker:
         metrics: Iterable[tuple[str, float, int]] = (),
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
     ) -> int:
         """Metrics ``(key, value, step)``, params and tags in as few ``log_batch`` calls as the
         MLflow limits allow (each call is one store transaction: the cost that matters).
 
         Non-finite metric values are skipped (``history.csv`` keeps them). Returns how many
-        metric values were sent.
+        metric values were sent. A fixed ``timestamp`` (ms) makes logging the same metrics
+        again a no-op (MLflow drops exact duplicates): how a resume repairs a run idempotently.
         """
         from mlflow.entities import Metric, Param, RunTag
 
-        ts = int(time.time() * 1000)
+        ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
         m = [
             Metric(key=k, value=v, timestamp=ts, step=int(step))
             for k, value, step in metrics
@@ -308,9 +323,11 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self.log_batch(run_id, tags=tags)
 
-    def log_metrics(self, run_id: str, rows: Iterable[tuple[str, float, int]]) -> int:
+    def log_metrics(
+        self, run_id: str, rows: Iterable[tuple[str, float, int]], *, timestamp: int | None = None
+    ) -> int:
         """Log ``(key, value, step)`` rows in batches; returns how many were sent."""
-        return self.log_batch(run_id, metrics=rows)
+        return self.log_batch(run_id, metrics=rows, timestamp=timestamp)
 
     @staticmethod
     def history_rows(
@@ -335,10 +352,16 @@ class Tracker:
         return rows
 
     def log_history(
-        self, run_id: str, records: Sequence[Mapping[str, float]], *, telemetry: str = "all"
+        self,
+        run_id: str,
+        records: Sequence[Mapping[str, float]],
+        *,
+        telemetry: str = "all",
+        timestamp: int | None = None,
     ) -> int:
         """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step)."""
-        return self.log_metrics(run_id, self.history_rows(records, telemetry=telemetry))
+        rows = self.history_rows(records, telemetry=telemetry)
+        return self.log_metrics(run_id, rows, timestamp=timestamp)
 
     # -- artifacts ------------------------------------------------------------------------------
     def _repo(self, run_id: str) -> Any:
