@@ -122,11 +122,18 @@ def reproduce_claim(
     (:mod:`harness.threads`).
     """
     from harness.claims import evaluate_claim, load_claim, write_report
+    from harness.claims.probes import (
+        check_probe_claim,
+        is_probe_protocol,
+        pad_for_claim,
+        run_probe_protocol,
+    )
     from harness.study.runner import reset_study, run_sweep
     from harness.tracking import Tracker, provenance_tags
 
     t0 = time.perf_counter()
     claim = load_claim(claim_id, budget=budget)
+    check_probe_claim(claim)
     command = command or f"harness reproduce {claim.id} --budget {budget} --jobs {jobs}"
     tracker = Tracker(tracking_uri)
     experiment = f"claim-{claim.id}"
@@ -156,7 +163,13 @@ def reproduce_claim(
     tables: dict[str, Any] = {}
     n_runs = 0
     try:
+        probes = [p for p in claim.protocols_to_run() if is_probe_protocol(claim, p)]
+        for protocol in probes:  # no training: evaluated here, in seconds
+            tables[protocol] = pad_for_claim(claim, run_probe_protocol(claim, protocol, echo=echo))
+            n_runs += len(tables[protocol])
         for protocol in claim.protocols_to_run():
+            if protocol in probes:
+                continue
             spec = _study_spec(claim, protocol, budget)
             if fresh:
                 reset_study(spec.name, storage)
@@ -178,6 +191,8 @@ def reproduce_claim(
                 blas_threads=blas_threads,
             )
             tables[protocol] = run_table(result.entries, protocol)
+            if probes:  # a mixed claim: the probe measures' columns exist, as NaN
+                tables[protocol] = pad_for_claim(claim, tables[protocol])
             n_runs += len(tables[protocol])
         outcome = evaluate_claim(claim, tables)
     except BaseException as exc:
