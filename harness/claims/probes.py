@@ -29,7 +29,10 @@ Rules of the kind:
 - a probe's outputs become summary columns ``probe/<output>`` and its per-step records (if any)
   the curves, with ``step`` as the epoch;
 - a probe that raises becomes a ``failed`` run with its reason; a value a probe cannot compute is
-  NaN and the verdict says so (inconclusive), never a silent 0.
+  NaN and the verdict says so (inconclusive), never a silent 0;
+- probes run in the reproducing process with one BLAS thread (:data:`PROBE_BLAS_THREADS`): their
+  matrix products are small, and a second OpenBLAS thread on a busy machine costs 10-100×
+  (:mod:`harness.threads`).
 
 Adding a probe: subclass :class:`Probe` in ``harness/claims/probe_library/``, declare
 :attr:`Probe.outputs`, implement :meth:`Probe.run` (numerics from :mod:`models`, pure NumPy) and
@@ -74,6 +77,8 @@ PROBES: Registry[type[Probe]] = Registry("probe")
 #: Prefix of the summary columns a probe's outputs become.
 OUTPUT_PREFIX = "probe/"
 _KEY_PREFIX = "probe."
+#: BLAS threads while probes run (see the module docstring).
+PROBE_BLAS_THREADS = 1
 
 
 @dataclass
@@ -249,7 +254,29 @@ def run_probe_protocol(
     probes = [_build_probe(base, point, path) for point in points]  # validate all before running
     runs: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
+    from threadpoolctl import threadpool_limits
+
     t0 = time.perf_counter()
+    with threadpool_limits(limits=PROBE_BLAS_THREADS, user_api="blas"):
+        _run_grid(protocol, base, points, probes, seed, R, runs, curves)
+    if echo is not None:
+        echo(
+            f"[{claim.id}] protocol {protocol}: probe {base['name']} at {len(points)} grid "
+            f"point(s) × {R} seed(s) in {time.perf_counter() - t0:.1f} s"
+        )
+    return RunTable.from_records(runs, curves)
+
+
+def _run_grid(
+    protocol: str,
+    base: Mapping[str, Any],
+    points: list[dict[str, Any]],
+    probes: list[Probe],
+    seed: int,
+    R: int,
+    runs: list[dict[str, Any]],
+    curves: list[dict[str, Any]],
+) -> None:
     for trial, (point, probe) in enumerate(zip(points, probes)):
         for r in range(R):
             rseed = derive_seed(seed, "replicate", r)
@@ -282,12 +309,6 @@ def run_probe_protocol(
                     curves.append(c)
             row["time/probe_s"] = time.perf_counter() - ts
             runs.append(row)
-    if echo is not None:
-        echo(
-            f"[{claim.id}] protocol {protocol}: probe {base['name']} at {len(points)} grid "
-            f"point(s) × {R} seed(s) in {time.perf_counter() - t0:.1f} s"
-        )
-    return RunTable.from_records(runs, curves)
 
 
 def _needed_columns(claim: ClaimSpec) -> tuple[set[str], set[str]]:

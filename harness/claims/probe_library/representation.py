@@ -30,12 +30,13 @@ class ConvReceptiveField(Probe):
 
     The receptive field is *measured*: the zoo's Conv2D stack's gradient of one output pixel with
     respect to a random input, whose non-zero support is a square of side ``receptive_field``.
-    Outputs ``receptive_field``, ``expected_field`` (``layers·(k − 1) + 1``), ``param_ratio``
+    Outputs ``receptive_field``, ``expected_field`` (``layers·(k − 1) + 1``), ``field_error``
+    (measured − expected), ``param_ratio``
     (weights of the stack / weights of the single equivalent conv: ``layers·k²·C² / (rf²·C²)``,
     biases excluded) and ``mac_ratio`` (multiply-adds per output pixel, same ratio).
     """
 
-    outputs = ("receptive_field", "expected_field", "param_ratio", "mac_ratio")
+    outputs = ("receptive_field", "expected_field", "field_error", "param_ratio", "mac_ratio")
 
     def __init__(
         self, *, layers: int = 2, kernel: int = 3, channels: int = 4, size: int = 11
@@ -76,6 +77,7 @@ class ConvReceptiveField(Probe):
             {
                 "receptive_field": float(rf),
                 "expected_field": float(expected),
+                "field_error": float(rf - expected),
                 "param_ratio": ratio,
                 "mac_ratio": ratio,
             }
