@@ -247,7 +247,8 @@ def run_probe_protocol(
     claim: ClaimSpec, protocol: str, *, echo: Callable[[str], Any] | None = None
 ) -> RunTable:
     """Evaluate ``protocol``'s probe at every grid point and replicate seed (see the module
-    docstring); returns the runs and per-step records as a RunTable."""
+    docstring); returns the runs and per-step records as a RunTable, padded
+    (:func:`pad_for_claim`) so that every measure of the claim can be computed on it."""
     base, points = probe_grid(claim, protocol)
     seed, R = _replicates(claim, protocol)
     path = f"protocols.{protocol}.set.probe"
@@ -264,7 +265,8 @@ def run_probe_protocol(
             f"[{claim.id}] protocol {protocol}: probe {base['name']} at {len(points)} grid "
             f"point(s) × {R} seed(s) in {time.perf_counter() - t0:.1f} s"
         )
-    return RunTable.from_records(runs, curves)
+    # the other protocols' outputs (and a mixed claim's training metrics) as NaN columns
+    return pad_for_claim(claim, RunTable.from_records(runs, curves))
 
 
 def _run_grid(
