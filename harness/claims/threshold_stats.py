@@ -19,6 +19,9 @@ computed per bootstrap draw, so their CIs carry the seed uncertainty.
 ``count_x``
     How many ``x`` values meet the condition (N2: init scales that train); with ``a``/``b``
     the difference count(a) − count(b).
+``ratio_to_best``
+    center at one ``x`` over the best center of the other ``x`` values (B7: the full batch's
+    time to target over the best mini-batch's).
 ``success_fraction``
     The fraction of seeds that succeed. One side (``where``): the share of runs whose value
     meets ``condition`` (X1, A13: "in every seed" is ``>= 1``). Two sides (``a``, ``b``):
@@ -37,18 +40,19 @@ from typing import Any
 
 import numpy as np
 
-from harness.claims.filters import is_numeric_key, parse_where
+from harness.claims.filters import is_numeric_key, parse_where, value_key, value_label
 from harness.claims.resampling import Sample, center
 from harness.claims.statistics import (
     STATISTICS,
     Statistic,
+    _OverX,
     _problem,
     _x_centers,
     safe_diff,
     safe_ratio,
 )
 
-__all__ = ["CountX", "LargestX", "SuccessFraction", "meets"]
+__all__ = ["CountX", "LargestX", "RatioToBest", "SuccessFraction", "meets"]
 
 _OPS = (">=", ">", "<=", "<")
 _COMPARE = ("ratio", "diff")
@@ -338,3 +342,70 @@ class SuccessFraction(_Sided):
                 f"{sym} at [{parse_where(self.b).describe()}] {_cond_text(self.condition)}"
             )
         return what + self._suffix()
+
+
+@STATISTICS.register("ratio_to_best")
+class RatioToBest(_OverX):
+    """center(x = ``at``) / the best center over the other ``x`` values.
+
+    ``at`` is ``min``, ``max`` (the smallest or largest ``x``) or a value of ``x``; ``mode``
+    says what is best (``min`` for times, ``max`` for accuracies). B7: the full batch's time to
+    target over the best mini-batch's, ``{at: max, mode: min}`` (≤ 1.2 supports "just use the
+    full batch"). ``exclude_at: false`` compares with the best over every ``x`` (then ≥ 1 for
+    ``mode: min``).
+    """
+
+    def __init__(
+        self,
+        *,
+        measure: str,
+        x: str,
+        at: Any = "max",
+        mode: str = "min",
+        exclude_at: bool = True,
+        where: Any = None,
+        center: str = "median",
+        by: str | None = None,
+        reduce: str = "all",
+    ) -> None:
+        self.measure = measure
+        self.x = x
+        self.at = at
+        self.mode = mode
+        self.exclude_at = exclude_at
+        self.where = where
+        self.center = center
+        self.by = by
+        self.reduce = reduce
+
+    def stratum(self, sample: Sample, mask: np.ndarray, extra: dict[str, Any]) -> np.ndarray:
+        got = self._centers(sample, mask)
+        if got is None or len(got[0]) < 2:
+            return np.full(sample.n_draws, np.nan)
+        xs, c = got
+        if self.at in ("min", "max"):
+            i = 0 if self.at == "min" else len(xs) - 1
+        else:
+            want = value_key(self.at)
+            if want not in xs:
+                return np.full(sample.n_draws, np.nan)
+            i = xs.index(want)
+        others = [j for j in range(len(xs)) if j != i] if self.exclude_at else list(range(len(xs)))
+        rest = c[:, others]
+        best = np.max(rest, axis=1) if self.mode == "max" else np.min(rest, axis=1)
+        if sample.n_draws == 1:
+            filled = np.where(np.isnan(rest[0]), np.inf if self.mode == "min" else -np.inf, rest[0])
+            k = int(np.argmin(filled) if self.mode == "min" else np.argmax(filled))
+            extra["best_other"] = value_label(xs[others[k]])
+            extra["at_value"] = float(c[0, i])
+        return safe_ratio(c[:, i], best)
+
+    def describe(self) -> str:
+        at = {"min": f"the smallest {self.x}", "max": f"the largest {self.x}"}.get(
+            str(self.at), f"{self.x} = {value_label(self.at)}"
+        )
+        other = "the other" if self.exclude_at else "all"
+        return (
+            f"{self.center} {self.measure} at {at} ÷ the best over {other} {self.x} values"
+            f"{self._suffix()}"
+        )

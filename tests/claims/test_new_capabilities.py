@@ -414,3 +414,25 @@ def test_success_fraction_bootstrap_is_degenerate_when_every_seed_succeeds():
 def test_bad_threshold_statistics_name_the_argument(spec, arg):
     problems = STATISTICS.build(spec).validate()
     assert problems and problems[0][0] == arg
+
+
+def test_ratio_to_best_compares_one_x_with_the_best_other():
+    times = {("a", 16): [2.0, 2.0, 2.0], ("a", 64): [1.0, 1.2, 1.1], ("a", 1257): [1.5, 1.5, 1.5]}
+    data = table(times)
+    spec = {"name": "ratio_to_best", "measure": "m", "x": "x", "at": "max", "mode": "min"}
+    assert point(spec, data) == pytest.approx(1.5 / 1.1)
+    assert point({**spec, "at": 16}, data) == pytest.approx(2.0 / 1.1)
+    assert point({**spec, "exclude_at": False, "at": 64}, data) == pytest.approx(1.0)
+    assert math.isnan(point({**spec, "at": 32}, data))  # not a value of x
+
+
+def test_a_protocol_computes_only_the_measures_it_reads():
+    """A weight measure must not be required from a protocol that never reads it."""
+    from harness.claims import load_claim
+    from harness.claims.engine import used_measures
+
+    claim = load_claim("initialization")
+    used = used_measures(claim)
+    assert "unit_diff" in used["equal_init"]
+    assert "unit_diff" not in used["init_scale"]
+    assert "final_train_loss" in used["small_init"]
