@@ -366,20 +366,47 @@ def test_success_fraction_single_and_paired():
     assert point({**paired}, with_nan) == 1.0  # a failed run is left out, not a failure
 
 
-def test_success_fraction_bootstrap_is_degenerate_when_every_seed_succeeds():
+def test_success_fraction_interval_is_jeffreys_not_a_degenerate_bootstrap():
     data = table({("a", 1): [0.1, 0.2, 0.3], ("b", 1): [0.5, 0.6, 0.7]})
+    spec = {
+        "name": "success_fraction",
+        "measure": "m",
+        "a": {"arm": "a"},
+        "b": {"arm": "b"},
+        "condition": {"op": "<", "value": 0},
+    }
+    idx = bootstrap_indices(3, 4000, np.random.default_rng(0))
+    boot = STATISTICS.build({**spec, "interval": "bootstrap"}).compute(data.sample(idx))
+    assert np.all(boot.values[:, 0] == 1.0)  # 3 of 3: the bootstrap interval is [1, 1]
+    jeff = STATISTICS.build(spec).compute(data.sample(idx)).values[:, 0]
+    from scipy import stats
+
+    assert np.quantile(jeff, 0.025) == pytest.approx(stats.beta(3.5, 0.5).ppf(0.025), abs=0.05)
+    assert point(spec, data) == 1.0  # the estimate is still the observed fraction
+
+
+def test_success_fraction_interval_holds_its_level():
+    """Coverage by simulation: seeds succeed with probability p, n = 10 seeds."""
+    from harness.claims.resampling import percentile_ci
+
     stat = STATISTICS.build(
         {
             "name": "success_fraction",
             "measure": "m",
-            "a": {"arm": "a"},
-            "b": {"arm": "b"},
-            "condition": {"op": "<", "value": 0},
+            "where": {"arm": "a"},
+            "condition": {"op": ">", "value": 0.5},
         }
     )
-    idx = bootstrap_indices(3, 200, np.random.default_rng(0))
-    v = stat.compute(data.sample(idx)).values[:, 0]
-    assert np.all(v == 1.0)
+    rng = np.random.default_rng(0)
+    idx = bootstrap_indices(10, 400, np.random.default_rng(1))
+    for p in (0.3, 0.6, 0.9):
+        hits = 0
+        for _ in range(100):
+            vals = (rng.random(10) < p).astype(float)
+            data = table({("a", 1): list(vals)})
+            lo, hi, _ = percentile_ci(stat.compute(data.sample(idx)).values[:, 0], 0.95)
+            hits += lo <= p <= hi
+        assert hits / 100 >= 0.9, (p, hits)
 
 
 @pytest.mark.parametrize(
