@@ -341,8 +341,11 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _warn("sweep", warning)
     if args.fresh:
         reset_study(spec.name, storage)
+    from harness.redact import redact_text
+
     print(
-        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), storage {storage}",
+        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), "
+        f"storage {redact_text(storage)}",
         flush=True,
     )
     try:
@@ -362,7 +365,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             plots=not args.no_plots,
         )
     except SweepInterrupted as exc:
-        print(f"harness sweep: {exc}", file=sys.stderr)
+        print(f"harness sweep: {redact_text(str(exc))}", file=sys.stderr)
         return 130 if "interrupted" in str(exc) else 1
     print(result.summary_text)
     from harness.runlog import run_url
@@ -741,9 +744,11 @@ def _add_debug(p: argparse.ArgumentParser, *, default: Any) -> None:
 
 
 def _print_error(prog: str, message: str, hint: str | None) -> None:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    from harness.redact import redact_text  # a password in a storage URL is never printed
+
+    print(f"{prog}: error: {redact_text(message)}", file=sys.stderr)
     for line in (hint or "").splitlines()[:MAX_HINT_LINES]:
-        print(f"  {line}", file=sys.stderr)
+        print(f"  {redact_text(line)}", file=sys.stderr)
 
 
 def _command_of(argv: Sequence[str]) -> argparse.ArgumentParser | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import flatten
+from harness.redact import redact_text
 
 __all__ = ["ReproduceResult", "reproduce_all", "reproduce_claim", "run_table"]
 
@@ -186,12 +187,12 @@ def reproduce_claim(
         raise
     wall = time.perf_counter() - t0
     meta = {
-        "command": command,
+        "command": redact_text(command),
         "git_commit": tags.get("git.commit", "unknown")
         + (" (dirty)" if tags.get("git.dirty") == "true" else ""),
         "budget": budget,
         "wall_time_s": round(wall, 1),
-        "tracking_uri": tracker.tracking_uri,
+        "tracking_uri": redact_text(tracker.tracking_uri),
         "experiment_name": experiment,
         "experiment_id": experiment_id,
         "parent_run_id": parent,

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.redact import redact_text
+
 __all__ = [
     "DEFAULT_STORE_DIR",
     "STATUS_MAP",
@@ -242,7 +244,8 @@ class Tracker:
         tags: Mapping[str, Any] | None = None,
     ) -> str:
         """Create a RUNNING run (a child when ``parent_run_id`` is given) and return its id."""
-        all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        # credentials in a storage URL or a command never reach the store (harness.redact)
+        all_tags = {str(k): redact_text(str(v)) for k, v in (tags or {}).items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(experiment_id, tags=all_tags, run_name=run_name)
@@ -282,10 +285,10 @@ class Tracker:
             if (v := _clean_metric(value)) is not None
         ]
         p = [
-            Param(str(k), ("null" if v is None else str(v))[:_MAX_PARAM_LEN])
+            Param(str(k), redact_text("null" if v is None else str(v))[:_MAX_PARAM_LEN])
             for k, v in (params or {}).items()
         ]
-        t = [RunTag(str(k), str(v)[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
+        t = [RunTag(str(k), redact_text(str(v))[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
         sent = 0
         while m or p or t:
             self.client.log_batch(
@@ -349,7 +352,7 @@ class Tracker:
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(artifact_file).name
-            path.write_text(text, encoding="utf-8")
+            path.write_text(redact_text(text), encoding="utf-8")
             parent = str(Path(artifact_file).parent)
             self._repo(run_id).log_artifact(str(path), None if parent == "." else parent)
 

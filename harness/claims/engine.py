@@ -5,10 +5,14 @@
 1. takes the protocol's runs (or those of the protocol it ``reuse``\\ s) and applies ``where``;
 2. computes every measure per run (:mod:`harness.claims.measures`);
 3. keeps the best nuisance setting per scientific group (:mod:`harness.claims.selection`);
-4. groups the measures as ``(groups × seeds)`` arrays and draws one cluster-bootstrap index set
-   (seeded from the claim's ``bootstrap.seed`` and the protocol name, so reports reproduce);
-5. evaluates each check's conditions: point estimate, percentile CI, rule → verdict, with the
-   reason whenever the data cannot decide (too few seeds, too many failed runs, undefined values).
+4. groups the measures as ``(groups × seeds)`` arrays;
+5. evaluates each check's conditions *per seed*: the statistic is computed on every seed alone
+   (paired: seed ``r`` of one arm against seed ``r`` of the other), and the estimate is the median
+   of those per-seed values with its exact order-statistic interval (or the mean with a Student-t
+   interval for ``center: mean``; see :mod:`harness.claims.intervals`). The interval carries its
+   method and the level it reaches with the seeds available (3 seeds: the range, 75 %), the rule
+   is judged against it, and the reason is kept whenever the data cannot decide (too few seeds,
+   too many failed runs, undefined values).
 
 Checks then combine their conditions (Kleene ``all`` / ``any``) and their protocols
 (:func:`harness.claims.verdicts.across_protocols`). Nothing here reads an expected answer.
@@ -24,6 +28,7 @@ import numpy as np
 
 from harness.claims.errors import ClaimError
 from harness.claims.filters import value_label
+from harness.claims.intervals import Interval, fmt_estimate, interval_for, order_statistic_rank, pct
 from harness.claims.measures import Measure, compute_measures
 from harness.claims.outcome import (
     CheckProtocolResult,
@@ -33,20 +38,18 @@ from harness.claims.outcome import (
     ProtocolData,
     StratumResult,
 )
-from harness.claims.resampling import GroupedMeasures, Sample, bootstrap_indices, percentile_ci
+from harness.claims.resampling import GroupedMeasures, Sample
 from harness.claims.results import RunTable
 from harness.claims.selection import select_nuisance
 from harness.claims.spec import CheckSpec, ClaimSpec, Combo, ConditionSpec, Node, ProtocolSpec
-from harness.claims.text import fmt, fmt_ci
+from harness.claims.statistics import Statistic
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
-from harness.seeding import derive_seed
 
-__all__ = ["evaluate_claim", "used_measures"]
+__all__ = ["evaluate_claim", "seed_statistic", "seeds_sample", "used_measures"]
 
-#: Above this share of undefined bootstrap draws, a CI is not trusted.
-MAX_UNDEFINED_DRAWS = 0.05
 #: Fewer seeds than this adds a caveat (the verdict itself uses the claim's ``min_seeds``).
-FEW_SEEDS = 5
+#: Six is the smallest count whose order-statistic interval (the range) reaches 95 %.
+FEW_SEEDS = 6
 
 
 def _split_tables(tables: Mapping[str, RunTable] | RunTable) -> dict[str, RunTable]:
@@ -88,24 +91,49 @@ def _margin(rule: Rule, lo: float, hi: float) -> float:
 
 
 _PHRASE = {
-    Verdict.SUPPORTED: "the whole CI satisfies the rule",
-    Verdict.REFUTED: "the whole CI violates the rule",
-    Verdict.INCONCLUSIVE: "the CI straddles the threshold",
+    Verdict.SUPPORTED: "the whole interval satisfies the rule",
+    Verdict.REFUTED: "the whole interval violates the rule",
+    Verdict.INCONCLUSIVE: "the interval straddles the threshold",
 }
 
 
-class _ProtocolEval:
-    """Evaluation state of one protocol: grouped data, the bootstrap draw, the point sample."""
+def seed_statistic(
+    stat: Statistic, seeds: Sample, level: float
+) -> list[tuple[str, float, Interval, int]]:
+    """The statistic per seed and its interval: ``(stratum label, estimate, interval, unknown)``.
 
-    def __init__(
-        self, claim: ClaimSpec, p: ProtocolSpec, grouped: GroupedMeasures, n_boot: int, seed: int
-    ) -> None:
+    ``seeds`` is a sample whose draw ``r`` holds seed ``r`` of every group (so two-arm statistics
+    are paired by seed). The estimate is the median of the per-seed values with its order-statistic
+    interval, or their mean with a Student-t interval when the statistic's ``center`` is ``mean``;
+    ``unknown`` counts seeds where the statistic is undefined (NaN). The calibration benchmark
+    (``benchmarks/verdict_calibration.py``) calls this very function.
+    """
+    sv = stat.compute(seeds)  # (R, S)
+    how = "mean" if getattr(stat, "center", "median") == "mean" else "median"
+    out = []
+    # a statistic with an interval of its own (a proportion of seeds) provides it
+    own = getattr(stat, "seed_interval", None)
+    for s, label in enumerate(sv.labels):
+        vals = sv.values[:, s]
+        est, iv = own(vals, level) if own is not None else interval_for(vals, how, level)
+        out.append((label, est, iv, int(np.isnan(vals).sum())))
+    return out
+
+
+def seeds_sample(grouped: GroupedMeasures) -> Sample:
+    """A sample with one draw per seed: draw ``r`` reads seed ``r`` of every group."""
+    R = grouped.n_replicates
+    return grouped.sample(np.arange(R)[:, None]) if R else grouped.point()
+
+
+class _ProtocolEval:
+    """Evaluation state of one protocol: grouped data, the per-seed sample, the point sample."""
+
+    def __init__(self, claim: ClaimSpec, p: ProtocolSpec, grouped: GroupedMeasures) -> None:
         self.claim = claim
         self.p = p
         self.grouped = grouped
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap", p.name))
-        R = max(grouped.n_replicates, 1)
-        self.boot: Sample = grouped.sample(bootstrap_indices(R, n_boot, rng))
+        self.seeds: Sample = seeds_sample(grouped)
         self.point: Sample = grouped.point()
         self.level = claim.bootstrap.level
 
@@ -114,8 +142,7 @@ class _ProtocolEval:
         g = self.grouped
         if g.n_groups == 0 or g.n_replicates == 0:
             return self._empty(check, leaf, rule, "no runs left for this protocol")
-        pv = stat.compute(self.point)
-        bv = stat.compute(self.boot)
+        pv = stat.compute(self.point)  # pooled values: details for the report (arms, argbest)
         used = pv.used
         n_runs = n_failed = 0
         for m in stat.measures():
@@ -134,38 +161,53 @@ class _ProtocolEval:
         elif n_seeds < self.claim.min_seeds:
             reason = f"too few seeds with data ({n_seeds} < {self.claim.min_seeds})"
         strata = []
-        for s, label in enumerate(pv.labels):
-            est = float(pv.values[0, s])
-            lo, hi, undefined = percentile_ci(bv.values[:, s], self.level)
+        intervals: dict[str, Interval] = {}
+        unknown: dict[str, int] = {}
+        for label, est, iv, n_unknown in seed_statistic(stat, self.seeds, self.level):
+            intervals[label] = iv
+            unknown[label] = n_unknown
             why = reason
             if not why and math.isnan(est):
                 why = "the statistic is undefined on the data (a compared group has no value, "
                 why += "or both sides are ∞)"
-            elif not why and undefined > MAX_UNDEFINED_DRAWS:
-                why = f"the statistic is undefined in {undefined:.0%} of bootstrap resamples"
-            verdict = Verdict.INCONCLUSIVE if why else rule.judge(lo, hi)
-            strata.append((label, est, (lo, hi), verdict, why))
+            elif not why and not iv.defined:
+                why = "no interval could be computed"
+            verdict = Verdict.INCONCLUSIVE if why else rule.judge(iv.low, iv.high)
+            strata.append((label, est, (iv.low, iv.high), verdict, why))
         if len(strata) == 1:
             label, est, ci, verdict, why = strata[0]
             stratum_results: list[StratumResult] = []
         else:
             combine = kleene_all if stat.reduce == "all" else kleene_any
             verdict = combine(v for *_, v, _ in strata)
-            stratum_results = [StratumResult(s[0], s[1], s[2], s[3]) for s in strata]
+            stratum_results = [
+                StratumResult(s[0], s[1], s[2], s[3], intervals[s[0]].label()) for s in strata
+            ]
             label, est, ci, _, why = self._deciding(strata, verdict, rule, stat.reduce)
+        iv = intervals[label]
         desc = stat.describe()
         if label and len(strata) > 1:
             desc_val = f"{desc}; deciding stratum {label}"
         else:
             desc_val = desc
-        level = f"{self.level:.0%} CI"
-        if why:
-            text = f"{desc_val} = {fmt(est)} ({level} {fmt_ci(*ci)}); inconclusive: {why}."
-        else:
-            text = (
-                f"{desc_val} = {fmt(est)} ({level} {fmt_ci(*ci)}), rule {rule.describe()}: "
-                f"{_PHRASE[verdict]}."
+        shown = f"{fmt_estimate(est, iv)} ({iv.label()})"
+        if unknown[label]:
+            shown += (
+                f"; undefined in {unknown[label]} of {iv.n} seeds, counted as unknown "
+                "(which widens the interval)"
             )
+        arms = self._diverged_per_arm(stat, used)
+        if arms:
+            shown += f"; diverged runs {arms}"
+        if why:
+            text = f"{desc_val} = {shown}; inconclusive: {why}."
+        else:
+            text = f"{desc_val} = {shown}, rule {rule.describe()}: {_PHRASE[verdict]}."
+            if verdict is not Verdict.INCONCLUSIVE and iv.short_of_nominal:
+                text += (
+                    f" With {iv.n} seeds this verdict holds at the {pct(iv.level)} level only, "
+                    f"not at {pct(self.level)}."
+                )
             if len(strata) > 1:
                 counts = {v: sum(1 for s in strata if s[3] is v) for v in Verdict}
                 text += (
@@ -181,7 +223,7 @@ class _ProtocolEval:
             verdict=verdict,
             estimate=est,
             ci=ci,
-            level=self.level,
+            level=iv.level,
             n_seeds=n_seeds,
             n_runs=n_runs,
             n_failed=n_failed,
@@ -191,7 +233,25 @@ class _ProtocolEval:
             strata=stratum_results,
             effect=stat.effect(g) if stat.two_group else {},
             extra=pv.extra,
+            method=iv.method,
+            interval=iv.label(),
+            nominal=self.level,
         )
+
+    def _diverged_per_arm(self, stat: Statistic, used: np.ndarray) -> str:
+        """``a: 3 of 6, b: 0 of 6`` for two-arm statistics with a diverged run, else ""."""
+        g = self.grouped
+        if not stat.two_group or not int(np.sum(g.status[used] == "diverged")):
+            return ""
+        parts = []
+        for name in ("a", "b"):
+            side = used & stat._side_mask(g, getattr(stat, name))  # type: ignore[attr-defined]
+            st = g.status[side]
+            ran = int(np.sum(st != ""))
+            parts.append(
+                f"{stat._side_label(getattr(stat, name))}: {int(np.sum(st == 'diverged'))} of {ran}"
+            )  # type: ignore[attr-defined]
+        return "(" + ", ".join(parts) + ")"
 
     @staticmethod
     def _deciding(
@@ -300,9 +360,14 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
             )
     reps = sorted({d.grouped.n_replicates for d in data.values() if d.grouped.n_replicates})
     if reps and reps[0] < FEW_SEEDS:
+        levels = ", ".join(
+            f"{r} seeds: the range, {pct(order_statistic_rank(r, claim.bootstrap.level)[1])}"
+            for r in reps
+        )
         out.append(
-            f"Only {'/'.join(map(str, reps))} seeds per configuration: a bootstrap CI over so few "
-            "seeds is coarse and tends to be too narrow; the full budget uses more seeds."
+            f"Only {'/'.join(map(str, reps))} seeds per configuration: an interval over so few "
+            f"seeds cannot reach {pct(claim.bootstrap.level)} ({levels}), so a decisive verdict "
+            "here holds at that lower level only; the full budget uses more seeds."
         )
     selected = [n for n, d in data.items() if d.selection is not None and len(d.selection)]
     if selected:
@@ -447,7 +512,7 @@ def evaluate_claim(
             status_counts=t.status_counts(),
             notes=[*sel.notes, *grouped.notes],
         )
-        evals[p.name] = _ProtocolEval(claim, p, grouped, B, claim.bootstrap.seed)
+        evals[p.name] = _ProtocolEval(claim, p, grouped)
 
     headline = set(claim.headline)
     results = []

@@ -30,12 +30,12 @@ computed per bootstrap draw, so their CIs carry the seed uncertainty.
     epochs is ``{op: "<=", value: 0}`` on the difference; A8's "by ≥ 3 points" is
     ``{op: "<=", value: -0.03}``). The catalogue's "in ≥ 4/5 seeds" is then the rule
     ``{op: ">=", value: 0.8}``. Runs without a value (failed) are left out of the fraction.
-    Its interval is the Jeffreys interval of a binomial proportion (``interval: jeffreys``, the
-    default): with k of n seeds succeeding, the draws come from Beta(k + ½, n − k + ½). The seed
-    bootstrap of a fraction (``interval: bootstrap``) is degenerate for a few seeds (3 of 3 gives
-    [1, 1]) and does not hold its level. Note what that means for rules: 10 of 10 seeds give a
-    95 % lower bound of 0.78, so "in every seed" (≥ 1) can never be supported by an interval;
-    write such rules on a center (``group_center``) or with a threshold below 1.
+    The engine evaluates it per seed (each seed's success, or its share over the groups) and its
+    interval is the Clopper-Pearson interval of the proportion
+    (:func:`harness.claims.intervals.proportion_interval`), which holds its level. Note what that
+    means for rules: with every one of 10 seeds a success the 95 % lower bound is 0.69, so "in
+    every seed" (≥ 1) can never be supported by an interval; write such rules on a center
+    (``group_center``) or with a threshold the seed count can reach.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from harness.claims.filters import is_numeric_key, parse_where, value_key, value_label
+from harness.claims.intervals import Interval, proportion_interval
 from harness.claims.resampling import Sample, center
 from harness.claims.statistics import (
     STATISTICS,
@@ -57,7 +58,6 @@ from harness.claims.statistics import (
     safe_diff,
     safe_ratio,
 )
-from harness.seeding import derive_seed
 
 __all__ = ["CountX", "LargestX", "RatioToBest", "SuccessFraction", "meets"]
 
@@ -306,7 +306,6 @@ class SuccessFraction(_Sided):
         a: Any = None,
         b: Any = None,
         compare: str = "diff",
-        interval: str = "jeffreys",
         where: Any = None,
         by: str | None = None,
         reduce: str = "all",
@@ -316,16 +315,15 @@ class SuccessFraction(_Sided):
         self.a = a
         self.b = b
         self.compare = compare
-        self.interval = interval
         self.where = where
         self.by = by
         self.reduce = reduce
 
-    def validate(self) -> list[tuple[str, Any, str]]:
-        out = super().validate()
-        if self.interval not in ("jeffreys", "bootstrap"):
-            out.append(_problem("interval", self.interval, "jeffreys or bootstrap"))
-        return out
+    def seed_interval(self, per_seed: np.ndarray, level: float) -> tuple[float, Interval]:
+        """The engine's interval hook: per-seed success shares → Clopper-Pearson."""
+        v = np.asarray(per_seed, dtype=float)
+        ok = v[~np.isnan(v)]
+        return proportion_interval(float(ok.sum()), int(ok.size), level)
 
     def _counts(self, sample: Sample, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """``(successes, defined)`` per draw, each of shape ``(B,)``; None without both sides."""
@@ -344,16 +342,6 @@ class SuccessFraction(_Sided):
         return hit, n
 
     def stratum(self, sample: Sample, mask: np.ndarray, extra: dict[str, Any]) -> np.ndarray:
-        if sample.n_draws > 1 and self.interval == "jeffreys":
-            # The percentile bootstrap of a fraction of a few seeds is degenerate (3 of 3 gives
-            # [1, 1]); the draws come instead from the Jeffreys posterior Beta(k + ½, n − k + ½)
-            # of the observed counts, whose percentile interval is the Jeffreys interval.
-            got = self._counts(sample.data.point(), mask)
-            if got is None or int(got[1][0]) == 0:
-                return np.full(sample.n_draws, np.nan)
-            k, n = int(got[0][0]), int(got[1][0])
-            rng = np.random.default_rng(derive_seed(0, "success_fraction", k, n, self.describe()))
-            return rng.beta(k + 0.5, n - k + 0.5, size=sample.n_draws)
         got = self._counts(sample, mask)
         if got is None:
             return np.full(sample.n_draws, np.nan)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.claims import MEASURES, STATISTICS
-from harness.claims.resampling import GroupedMeasures, bootstrap_indices
+from harness.claims.resampling import GroupedMeasures
 from harness.config import ConfigError, flatten
 from harness.data import DataError, load_dataset
 from harness.data.base import Split
@@ -366,7 +366,11 @@ def test_success_fraction_single_and_paired():
     assert point({**paired}, with_nan) == 1.0  # a failed run is left out, not a failure
 
 
-def test_success_fraction_interval_is_jeffreys_not_a_degenerate_bootstrap():
+def test_success_fraction_is_a_proportion_of_seeds_with_an_exact_interval():
+    from scipy import stats
+
+    from harness.claims.engine import seed_statistic, seeds_sample
+
     data = table({("a", 1): [0.1, 0.2, 0.3], ("b", 1): [0.5, 0.6, 0.7]})
     spec = {
         "name": "success_fraction",
@@ -375,38 +379,26 @@ def test_success_fraction_interval_is_jeffreys_not_a_degenerate_bootstrap():
         "b": {"arm": "b"},
         "condition": {"op": "<", "value": 0},
     }
-    idx = bootstrap_indices(3, 4000, np.random.default_rng(0))
-    boot = STATISTICS.build({**spec, "interval": "bootstrap"}).compute(data.sample(idx))
-    assert np.all(boot.values[:, 0] == 1.0)  # 3 of 3: the bootstrap interval is [1, 1]
-    jeff = STATISTICS.build(spec).compute(data.sample(idx)).values[:, 0]
-    from scipy import stats
+    ((_, est, iv, unknown),) = seed_statistic(STATISTICS.build(spec), seeds_sample(data), 0.95)
+    assert est == 1.0 and unknown == 0
+    assert iv.method == "clopper_pearson" and iv.high == 1.0
+    assert iv.low == pytest.approx(0.025 ** (1 / 3))  # 3 of 3: not the bootstrap's [1, 1]
+    two = table({("a", 1): [0.1, 0.9, 0.3, 0.2], ("b", 1): [0.5, 0.6, 0.7, 0.8]})
+    ((_, est, iv, _),) = seed_statistic(STATISTICS.build(spec), seeds_sample(two), 0.95)
+    assert est == 0.75
+    assert iv.low == pytest.approx(stats.beta.ppf(0.025, 3, 2))
 
-    assert np.quantile(jeff, 0.025) == pytest.approx(stats.beta(3.5, 0.5).ppf(0.025), abs=0.05)
-    assert point(spec, data) == 1.0  # the estimate is still the observed fraction
 
+def test_proportion_interval_holds_its_level():
+    """Coverage by simulation: each of n seeds succeeds with probability p."""
+    from harness.claims.intervals import proportion_interval
 
-def test_success_fraction_interval_holds_its_level():
-    """Coverage by simulation: seeds succeed with probability p, n = 10 seeds."""
-    from harness.claims.resampling import percentile_ci
-
-    stat = STATISTICS.build(
-        {
-            "name": "success_fraction",
-            "measure": "m",
-            "where": {"arm": "a"},
-            "condition": {"op": ">", "value": 0.5},
-        }
-    )
     rng = np.random.default_rng(0)
-    idx = bootstrap_indices(10, 400, np.random.default_rng(1))
-    for p in (0.3, 0.6, 0.9):
-        hits = 0
-        for _ in range(100):
-            vals = (rng.random(10) < p).astype(float)
-            data = table({("a", 1): list(vals)})
-            lo, hi, _ = percentile_ci(stat.compute(data.sample(idx)).values[:, 0], 0.95)
-            hits += lo <= p <= hi
-        assert hits / 100 >= 0.9, (p, hits)
+    for n in (3, 6, 10):
+        for p in (0.2, 0.5, 0.8, 0.95):
+            k = rng.binomial(n, p, size=2000)
+            cover = [proportion_interval(int(x), n, 0.95)[1].contains(p) for x in k]
+            assert np.mean(cover) >= 0.94, (n, p, np.mean(cover))
 
 
 @pytest.mark.parametrize(
