@@ -670,9 +670,10 @@ def build_parser() -> argparse.ArgumentParser:
     def add_reproduce_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--budget",
-            choices=("quick", "full"),
+            choices=("tiny", "quick", "full"),
             default="quick",
-            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D",
+            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D; "
+            "tiny: 1 seed, 1-2 epochs, a smoke test (claims that define it)",
         )
         p.add_argument(
             "--jobs", "-j", type=_int_at_least(1), default=2, help="worker processes (default 2)"

@@ -254,6 +254,8 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         ]
         cols: list[list[str]] = []
         for m in claim.measures:
+            if m not in g.arrays:  # a measure this protocol does not read (engine.used_measures)
+                continue
             arr = g.arrays[m]
             cells = []
             for i in range(g.n_groups):
