@@ -264,7 +264,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         os.environ["HARNESS_DATA_DIR"] = args.data_dir
     run = build_run(config, progress=not args.no_progress, data_dir=args.data_dir, resolved=True)
     tracker = Tracker(args.tracking_uri)
-    experiment_id = tracker.experiment(args.experiment or name)
+    experiment_id = tracker.experiment(
+        args.experiment or name, description=f"harness train {args.config}"
+    )
     run_id = open_run(
         tracker,
         experiment_id,
@@ -622,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--storage",
         default=None,
-        help="Optuna storage URL (default: journal file mlruns/optuna/<study>.journal; "
+        help="Optuna storage URL (default: the journal file mlruns/optuna/studies.journal; "
         "postgresql://..., redis://... for several hosts)",
     )
     p.add_argument(

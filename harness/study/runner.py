@@ -308,7 +308,7 @@ class SweepRunner:
         requeued = 0
         for t in trials:
             if t.state == TrialState.RUNNING:
-                study._storage.set_trial_user_attr(t._trial_id, _ATTR_INTERRUPTED, True)
+                _live_trial(study, t).set_user_attr(_ATTR_INTERRUPTED, True)
                 study.tell(t.number, state=TrialState.FAIL)
                 self._kill_run(t.user_attrs.get(_ATTR_RUN), "driver stopped while it ran")
                 interrupted = True
@@ -498,7 +498,7 @@ class SweepRunner:
         elif state == "pruned":
             study.tell(outcome.number, state=TrialState.PRUNED)
         else:
-            study._storage.set_trial_user_attr(outcome.trial_id, "fail_reason", reason[:2000])
+            info["trial"].set_user_attr("fail_reason", reason[:2000])
             study.tell(outcome.number, state=TrialState.FAIL)
         self._log_trial(info, outcome, state, reason, values)
         self.ledger.write(
@@ -606,7 +606,7 @@ class SweepRunner:
         for number, info in list(self._in_flight.items()):
             trial = info["trial"]
             try:
-                study._storage.set_trial_user_attr(trial._trial_id, _ATTR_INTERRUPTED, True)
+                trial.set_user_attr(_ATTR_INTERRUPTED, True)
                 study.tell(number, state=TrialState.FAIL)
             except Exception:  # already finished in storage: nothing to undo
                 pass
@@ -623,7 +623,12 @@ class SweepRunner:
         t_start = time.perf_counter()
         self._preflight()
         self.tracker = Tracker(self.tracking_uri)
-        self.experiment_id = self.tracker.experiment(self.experiment_name)
+        self.experiment_id = self.tracker.experiment(
+            self.experiment_name,
+            description=self.spec.description or f"Optuna study {self.spec.name}",
+            # a claim's experiment holds several studies: the claim tags it, not each study
+            tags=None if self.outer_parent else {"harness.study": self.spec.name},
+        )
         self._provenance = provenance_tags(self.command, blas_threads=self.blas_threads)
         study = self._open_study()
         self.parent_run_id = self._open_parent(study)
@@ -775,6 +780,14 @@ def _backend_client(backend: str, jobs: int) -> Iterator[None]:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _live_trial(study: Any, frozen: Any) -> Any:
+    """A writable ``optuna.trial.Trial`` for a stored RUNNING trial (one a dead driver left):
+    Optuna's public handle for setting its user attributes, as a worker re-attaches by id."""
+    import optuna
+
+    return optuna.trial.Trial(study, frozen._trial_id)
 
 
 def _summary_status(outcome: TrialOutcome) -> str:
