@@ -27,7 +27,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from harness.study.storage import make_storage
+from harness.study.storage import default_storage_url, make_storage
+from harness.study.storage import journal_path as storage_journal_path
 
 N_TRIALS = 6
 
@@ -94,7 +95,10 @@ def ledger_dir(tmp_path: Path, name: str) -> Path:
 
 
 def journal_path(tmp_path: Path, name: str) -> Path:
-    return tmp_path / "mlruns" / "optuna" / f"{name}.journal"
+    """The study's journal file, wherever the storage layout puts it (harness.study.storage)."""
+    path = storage_journal_path(default_storage_url(name, root=tmp_path))
+    assert path is not None
+    return path
 
 
 def n_ledger(tmp_path: Path, name: str) -> int:
