@@ -14,7 +14,12 @@ Naming contract (tests read it back):
 - metrics: per epoch with ``step=epoch``, named ``split/metric`` (``train/loss``, ``val/accuracy``);
 - tags: ``status``, ``reason``, ``seed``, ``git.commit``, ``git.dirty``, ``versions.<pkg>``,
   ``blas.library``, ``blas.threads``, ``command``;
-- artifacts: ``config.yaml``, ``history.csv``, ``learning_curves.png``, ``model/`` (pyfunc).
+- artifacts: ``config.yaml``, ``history.csv``, ``learning_curves.png``, ``model/`` (pyfunc);
+- models: the pyfunc model is also an MLflow 3 *LoggedModel* named ``model``, linked to its run
+  as an output (the UI's Models tab; ``mlflow.register_model(f"models:/{model_id}", name)``);
+- experiments: tagged ``mlflow.experimentKind = custom_model_development`` (the MLflow 3 UI then
+  opens them on their runs table, not on the GenAI traces overview) with a description
+  (``mlflow.note.content``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from harness.redact import redact_text
 
 __all__ = [
     "DEFAULT_STORE_DIR",
+    "EXPERIMENT_KIND",
     "STATUS_MAP",
     "Tracker",
     "default_tracking_uri",
@@ -44,6 +50,10 @@ __all__ = [
 ]
 
 DEFAULT_STORE_DIR = "mlruns"
+#: the experiment tag MLflow 3's UI reads to choose an experiment's landing page; without it an
+#: experiment opens on the GenAI overview ("Traces 0") instead of its runs
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+_DESCRIPTION_TAG = "mlflow.note.content"
 #: metric-name prefixes of the zoo's per-layer telemetry
 TELEMETRY_PREFIXES = (
     "grad_norm/",
@@ -211,6 +221,7 @@ class Tracker:
         # run id -> artifact URI of the runs this tracker created: MlflowClient looks the run up
         # again for every artifact it logs, which is a third of a trial's tracking time
         self._artifact_uris: dict[str, str] = {}
+        self._experiments: dict[str, str] = {}  # run id -> experiment id (LoggedModels need it)
 
     def _create_store_once(self, client_class: Any) -> Any:
         """The client, its store opened (and on first use created) under a lock: two processes
@@ -227,19 +238,43 @@ class Tracker:
         return client
 
     # -- experiments and runs ----------------------------------------------------------------
-    def experiment(self, name: str, *, tags: Mapping[str, str] | None = None) -> str:
-        """The id of experiment ``name``, created (with our artifact root) when absent."""
+    def experiment(
+        self,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> str:
+        """The id of experiment ``name``, created (with our artifact root) when absent.
+
+        The experiment is tagged as a model-training experiment (:data:`EXPERIMENT_KIND`) and
+        gets ``description`` and ``tags``; an existing experiment gets the kind tag and a missing
+        description too (stores written before the tag existed then open on their runs as well).
+        """
+        all_tags = {
+            EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1],
+            **{str(k): str(v) for k, v in (tags or {}).items()},
+        }
+        if description:
+            all_tags[_DESCRIPTION_TAG] = description
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
+            present = dict(exp.tags or {})
+            for key, value in all_tags.items():
+                # the user's own description and kind stay; ours fill what is missing
+                if key in (_DESCRIPTION_TAG, EXPERIMENT_KIND[0]) and present.get(key):
+                    continue
+                if present.get(key) != value:
+                    self.client.set_experiment_tag(exp.experiment_id, key, value)
             return str(exp.experiment_id)
         try:
             return str(
                 self.client.create_experiment(
                     name,
                     artifact_location=_artifact_root_for(self.tracking_uri),
-                    tags=dict(tags or {}),
+                    tags=all_tags,
                 )
             )
         except Exception:
@@ -264,6 +299,7 @@ class Tracker:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(experiment_id, tags=all_tags, run_name=run_name)
         self._artifact_uris[str(run.info.run_id)] = str(run.info.artifact_uri)
+        self._experiments[str(run.info.run_id)] = str(experiment_id)
         return str(run.info.run_id)
 
     def end_run(self, run_id: str, status: str = "completed") -> None:
@@ -388,10 +424,21 @@ class Tracker:
     def log_dir(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         self._repo(run_id).log_artifacts(str(path), artifact_path)
 
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """A matplotlib figure as a PNG artifact (MLflow's own ``log_figure``: the artifact
+        viewer shows it inline)."""
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """A DataFrame as an MLflow table artifact (``.json``; the UI renders it as a table and
+        ``mlflow.load_table`` reads it back)."""
+        self.client.log_table(run_id, data=data, artifact_file=artifact_file)
+
     def log_dataset(self, run_id: str, splits: Any, *, context: str = "training") -> None:
-        """Record the dataset as an MLflow input (name, digest, schema, profile)."""
+        """Record the dataset as the run's input (name, digest, schema, profile): the run page
+        and the runs table show it in their Datasets column."""
         from mlflow.data.numpy_dataset import from_numpy
-        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.entities import Dataset, DatasetInput, InputTag
 
         meta = getattr(splits, "meta", {}) or {}
         train = splits.train
@@ -401,24 +448,59 @@ class Tracker:
             name=str(getattr(splits, "name", "dataset")),
             digest=str(meta.get("fingerprint", ""))[:36] or None,
         )
+        # the entity from the dataset's public dict (Dataset.to_dict), as mlflow.log_input does
+        d = ds.to_dict()
+        entity = Dataset(
+            name=d["name"],
+            digest=d["digest"],
+            source_type=d["source_type"],
+            source=d["source"],
+            schema=d.get("schema"),
+            profile=d.get("profile"),
+        )
         self.client.log_inputs(
             run_id,
-            datasets=[
-                DatasetInput(
-                    ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]
-                )
-            ],
+            datasets=[DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])],
         )
 
-    def log_model(self, run_id: str, network: Any, *, example: Any = None) -> str:
-        """Log the network as an MLflow pyfunc model under ``model/``; returns its ``runs:/`` URI."""
+    def log_model(
+        self,
+        run_id: str,
+        network: Any,
+        *,
+        example: Any = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Log the network as a pyfunc model: the run artifact ``model/`` and an MLflow 3
+        LoggedModel named ``model`` whose source run is ``run_id`` (linked as the run's output,
+        so the run page lists it and it can be registered). Returns ``models:/<model_id>``.
+        """
+        from mlflow.entities import LoggedModelOutput
+
         from harness.pyfunc import save_pyfunc
 
+        experiment_id = self._experiments.get(run_id)
+        if experiment_id is None:
+            experiment_id = self._experiments[run_id] = str(
+                self.client.get_run(run_id).info.experiment_id
+            )
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model"
             save_pyfunc(network, path, example=example)
-            self.client.log_artifacts(run_id, str(path), "model")
-        return f"runs:/{run_id}/model"
+            self._repo(run_id).log_artifacts(str(path), "model")
+            model = self.client.create_logged_model(
+                experiment_id,
+                name="model",
+                source_run_id=run_id,
+                model_type="nn-harness zoo network",
+                params={str(k): str(v)[:_MAX_PARAM_LEN] for k, v in (params or {}).items()},
+                tags={str(k): str(v) for k, v in (tags or {}).items()},
+            )
+            self.client.log_model_artifacts(model.model_id, str(path))
+        self.client.finalize_logged_model(model.model_id, "READY")
+        self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+        return f"models:/{model.model_id}"
 
     # -- queries ----------------------------------------------------------------------------------
     def children(self, parent_run_id: str, experiment_id: str) -> list[Any]:

@@ -418,7 +418,7 @@ class SweepRunner:
                     self._repair(study, t, pending, tell=True)
                     continue
                 try:
-                    study._storage.set_trial_user_attr(t._trial_id, _ATTR_INTERRUPTED, True)
+                    _live_trial(study, t._trial_id).set_user_attr(_ATTR_INTERRUPTED, True)
                     study.tell(t.number, state=TrialState.FAIL)
                 except UpdateFinishedTrialError:
                     continue  # its driver finished it after all (it was alive)
@@ -771,7 +771,7 @@ class SweepRunner:
             study.tell(outcome.number, state=TrialState.PRUNED)
         else:
             reason = str(pending["reason"])[:2000]
-            study._storage.set_trial_user_attr(outcome.trial_id, "fail_reason", reason)
+            _live_trial(study, outcome.trial_id).set_user_attr("fail_reason", reason)
             study.tell(outcome.number, state=TrialState.FAIL)
 
     def _record(self, pending: Mapping[str, Any], *, repair: bool = False) -> None:
@@ -906,15 +906,15 @@ class SweepRunner:
             return
         trial = info["trial"]
         try:
-            study._storage.set_trial_user_attr(trial._trial_id, _ATTR_INTERRUPTED, True)
-            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", why[:2000])
+            trial.set_user_attr(_ATTR_INTERRUPTED, True)
+            trial.set_user_attr("fail_reason", why[:2000])
             study.tell(number, state=TrialState.FAIL)
         except Exception:  # already finished in storage: nothing to undo
             requeue = False
         self._kill_run(info["run_id"], why)
         self.lease.release(info["trial_id"])
         if requeue:
-            fresh = study._storage.get_trial(trial._trial_id)
+            fresh = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
             self._requeue(study, fresh)
 
     def _interrupt_in_flight(self, study: Any, why: str) -> None:
@@ -956,7 +956,12 @@ class SweepRunner:
         t_start = time.perf_counter()
         self._preflight()
         self.tracker = Tracker(self.tracking_uri)
-        self.experiment_id = self.tracker.experiment(self.experiment_name)
+        self.experiment_id = self.tracker.experiment(
+            self.experiment_name,
+            description=self.spec.description or f"Optuna study {self.spec.name}",
+            # a claim's experiment holds several studies: the claim tags it, not each study
+            tags=None if self.outer_parent else {"harness.study": self.spec.name},
+        )
         self._provenance = provenance_tags(self.command, blas_threads=self.blas_threads)
         target = self._target()
         raw_storage = make_storage(self.storage_url, heartbeat=True)
@@ -1175,6 +1180,15 @@ def _backend_client(backend: str, jobs: int) -> Iterator[None]:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _live_trial(study: Any, trial_id: int) -> Any:
+    """A writable ``optuna.trial.Trial`` for a stored RUNNING trial (one a dead driver left,
+    or one told by a repair): Optuna's public handle for setting its user attributes, as a
+    worker re-attaches by id."""
+    import optuna
+
+    return optuna.trial.Trial(study, trial_id)
 
 
 def _summary_status(outcome: TrialOutcome) -> str:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from harness.study.storage import make_storage
+from harness.study.storage import default_storage_url, make_storage
 
 N_TRIALS = 6
 
@@ -104,7 +104,7 @@ def check_resumed(tmp_path, name, tracking_uri, *, expect_interrupted=True):
     rerun = start(tmp_path, tmp_path / f"{name}.yaml", tracking_uri)
     out, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, out
-    storage = make_storage(f"journal://{tmp_path / 'mlruns' / 'optuna' / (name + '.journal')}")
+    storage = make_storage(default_storage_url(name, root=tmp_path))
     study = optuna.load_study(study_name=name, storage=storage)
     trials = study.get_trials()
     interrupted = [t for t in trials if t.user_attrs.get("interrupted")]
