@@ -94,7 +94,10 @@ def ledger_dir(tmp_path: Path, name: str) -> Path:
 
 
 def journal_path(tmp_path: Path, name: str) -> Path:
-    return tmp_path / "mlruns" / "optuna" / f"{name}.journal"
+    """The journal file a sweep run in ``tmp_path`` uses for study ``name`` (the default)."""
+    from harness.study.storage import JOURNAL_SCHEME, default_storage_url
+
+    return Path(default_storage_url(name, root=tmp_path)[len(JOURNAL_SCHEME) :])
 
 
 def n_ledger(tmp_path: Path, name: str) -> int:
