@@ -30,6 +30,7 @@ import copy
 import math
 import os
 import shlex
+import sys
 import tempfile
 import threading
 import time
@@ -75,6 +76,39 @@ MAX_POOL_RESTARTS = 10
 
 class SweepInterrupted(Exception):
     """The sweep stopped early (Ctrl-C or a worker died); rerun the command to resume."""
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store stopped answering for longer than the sweep waits."""
+
+
+#: seconds a sweep waits for a tracking server that stopped answering
+TRACKING_WAIT_S = 300.0
+_UNREACHABLE = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Connection aborted",
+    "Connection reset",
+    "RemoteDisconnected",
+    "Read timed out",
+    "NewConnectionError",
+    "Bad Gateway",
+    "Service Unavailable",
+    "Gateway Timeout",
+    "too many 50",
+)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) says the tracking server cannot be reached right now."""
+    seen = 0
+    while exc is not None and seen < 5:
+        text = f"{type(exc).__name__}: {exc}"
+        if any(s in text for s in _UNREACHABLE):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
 
 
 def replicate_seed(study_seed: int, replicate: int) -> int:
@@ -599,16 +633,19 @@ class SweepRunner:
             tags["retry_of"] = trial.user_attrs[_ATTR_RETRY]
         blas = self.blas.choose(configs[0])
         provenance = {**self._provenance, **blas.tags()}
-        run_id = open_run(
-            self.tracker,
-            self.experiment_id,
-            configs[0],
-            run_name=f"trial-{trial.number:04d}",
-            parent_run_id=self.parent_run_id,
-            command=_trial_command(self.spec, params, configs[0]["seed"]),
-            extra_params=extra,
-            tags=tags,
-            provenance=provenance,
+        run_id = self._tracking(
+            f"creating the run of trial {trial.number}",
+            lambda: open_run(
+                self.tracker,
+                self.experiment_id,
+                configs[0],
+                run_name=f"trial-{trial.number:04d}",
+                parent_run_id=self.parent_run_id,
+                command=_trial_command(self.spec, params, configs[0]["seed"]),
+                extra_params=extra,
+                tags=tags,
+                provenance=provenance,
+            ),
         )
         trial.set_user_attr(_ATTR_RUN, run_id)
         self._in_flight[trial.number] = {
@@ -680,9 +717,49 @@ class SweepRunner:
             self.ledger.drop_pending(outcome.number)
             self.lease.release(info["trial_id"])
             return "interrupted", None
-        self._record(pending)
+        # a retry after a tracking failure reuses what was logged (repair=True)
+        attempts = iter([False])
+        self._tracking(
+            f"logging trial {outcome.number}",
+            lambda: self._record(pending, repair=next(attempts, True)),
+        )
         self.lease.release(info["trial_id"])
         return state, values
+
+    def _tracking(self, what: str, call: Any) -> Any:
+        """``call()``, waiting for a tracking server that stopped answering: a line says so,
+        retries go on for :data:`TRACKING_WAIT_S` seconds (``$HARNESS_TRACKING_WAIT_S``), then
+        :class:`TrackingUnavailable` stops the sweep with one line (a resume repairs the rest:
+        the outcome is durable)."""
+        wait_s = float(os.environ.get("HARNESS_TRACKING_WAIT_S", TRACKING_WAIT_S))
+        deadline = None
+        while True:
+            try:
+                result = call()
+            except Exception as exc:
+                if not _unreachable(exc):
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + wait_s
+                    from harness.redact import redact_text
+
+                    print(
+                        f"harness sweep: the tracking store {redact_text(self.tracker.tracking_uri)} "
+                        f"does not answer ({what}); waiting up to {wait_s:.0f} s for it",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                if now >= deadline:
+                    raise TrackingUnavailable(
+                        f"the tracking store {self.tracker.tracking_uri} did not answer for "
+                        f"{wait_s:.0f} s ({what})"
+                    ) from None
+                time.sleep(min(2.0, max(0.0, deadline - now)))
+                continue
+            if deadline is not None:
+                print("harness sweep: the tracking store answers again; going on", file=sys.stderr)
+            return result
 
     def _tell(self, study: Any, pending: Mapping[str, Any]) -> None:
         from optuna.trial import TrialState
@@ -925,10 +1002,19 @@ class SweepRunner:
                 self._interrupt_in_flight(study, "interrupted by the user (Ctrl-C)")
         except Exception as exc:
             status = "interrupted"
-            with self._lock:
-                self._interrupt_in_flight(study, f"{type(exc).__name__}: {exc}")
             bar.close()
-            self._close_parent(study, status, t_start)
+            try:
+                with self._lock:
+                    self._interrupt_in_flight(study, f"{type(exc).__name__}: {exc}")
+                self._close_parent(study, status, t_start)
+            except Exception:
+                # the store that failed fails the wrap-up too: the resume repairs it
+                self.lease.stop()
+            if isinstance(exc, TrackingUnavailable):
+                raise SweepInterrupted(
+                    f"sweep {self.spec.name!r} stopped: {exc}. Completed trials are kept; run "
+                    "the same command again once it answers to resume"
+                ) from exc
             raise SweepInterrupted(
                 f"sweep {self.spec.name!r} stopped: {type(exc).__name__}: {exc}. "
                 "Completed trials are kept; run the same command again to resume."
