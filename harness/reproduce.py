@@ -49,6 +49,7 @@ class ReproduceResult:
     wall_time_s: float
     verdicts: dict[str, str] = field(default_factory=dict)
     n_runs: int = 0
+    claim: Any = None  # the ClaimSpec reproduced (a claim may come from a file outside studies/)
 
 
 def run_table(entries: Iterable[Mapping[str, Any]], protocol: str) -> Any:
@@ -234,6 +235,7 @@ def reproduce_claim(
         wall_time_s=wall,
         verdicts=verdicts,
         n_runs=n_runs,
+        claim=claim,
     )
 
 
@@ -253,7 +255,7 @@ def write_book_for(
     entries = [
         BookEntry.from_result(
             r,
-            load_claim(r.claim_id, budget=r.budget),
+            r.claim if r.claim is not None else load_claim(r.claim_id, budget=r.budget),
             run_url=run_url(tracker, r.experiment_id, r.parent_run_id),
         )
         for r in results
