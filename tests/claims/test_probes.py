@@ -342,3 +342,21 @@ def test_shipped_claims_are_not_mutated_by_probe_runs():
     before = copy.deepcopy(claim.raw)
     run_probe_protocol(claim, "mass_shift")
     assert claim.raw == before
+
+
+def test_sigmoid_slope_and_saturated_output_gradient():
+    v = probe("sigmoid_slope", points=2001).run(rng()).values
+    assert v["max_slope"] == pytest.approx(0.25, abs=1e-12) and v["argmax_abs_z"] == 0
+    assert v["sigmoid_at_1"] == pytest.approx(1 / (1 + math.exp(-1)))
+    ce = probe("saturated_output_gradient", z=-10.0).run(rng()).values["abs_grad"]
+    mse = probe("saturated_output_gradient", loss="mse_sigmoid", z=-10.0).run(rng()).values
+    s = 1 / (1 + math.exp(10))
+    assert ce == pytest.approx(1 - s)
+    assert mse["abs_grad"] == pytest.approx((1 - s) * s * (1 - s))
+
+
+@pytest.mark.parametrize("or_gate", ["code", "text"])
+def test_xor_gates(or_gate):
+    v = probe("xor_gates", or_gate=or_gate, candidates=1000).run(rng()).values
+    assert v["xor_errors"] == 0
+    assert v["single_best_accuracy"] == 0.75  # never 4/4, and 3/4 is easy
