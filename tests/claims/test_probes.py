@@ -166,20 +166,27 @@ def test_bad_probe_arguments_are_one_line_before_anything_runs():
     raw["protocols"]["p"]["search"]["probe.scheme"]["choices"] = ["central", "backward"]
     with pytest.raises(ClaimError) as exc:
         check_probe_claim(parse_claim(raw))
-    assert exc.value.path.endswith("scheme")
+    assert exc.value.path == "protocols.p.search.probe.scheme"  # where the value was written
     assert "central, forward" in str(exc.value)
     raw = _claim()
     raw["protocols"]["p"]["set"] = {"probe": {"name": "finite_diference"}}
-    with pytest.raises(ClaimError, match="finite_difference"):
+    with pytest.raises(ClaimError, match="did you mean 'finite_difference'"):
         check_probe_claim(parse_claim(raw))
+    raw = _claim()
+    raw["protocols"]["p"]["set"]["probe"]["rowz"] = 3
+    with pytest.raises(ClaimError) as exc:
+        check_probe_claim(parse_claim(raw))
+    assert exc.value.path == "protocols.p.set.probe.rowz"
+    assert "h, scheme, x" in str(exc.value)
 
 
 def test_a_check_must_read_an_output_of_its_probe():
     raw = _claim()
-    raw["measures"]["err"]["column"] = "probe/max_abs_diff"
+    raw["measures"]["err"]["column"] = "probe/abs_eror"
     with pytest.raises(ClaimError) as exc:
         check_probe_claim(parse_claim(raw))
-    assert "probe/abs_error" in str(exc.value)
+    assert exc.value.path == "measures.err.column"
+    assert "did you mean 'probe/abs_error'" in str(exc.value)
 
 
 def test_padding_adds_nan_columns_for_measures_of_other_protocols():
