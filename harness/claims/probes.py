@@ -253,14 +253,14 @@ def check_probe_claim(claim: ClaimSpec) -> None:
                 for m in leaf.statistic_for(pname).measures():
                     col = _measure_column(claim.measures[m])
                     if src in produced:
-                        outs = ", ".join(sorted(produced[src]))
+                        listed = ", ".join(sorted(produced[src]))
                         if col is None:
                             raise ClaimError(
                                 f"measures.{m}",
                                 claim.measures[m].describe(),
                                 f"a summary measure {{name: summary, column: probe/<output>}} "
                                 f"(check {check.id} reads it on probe protocol {pname!r}): "
-                                f"{outs}",
+                                f"{listed}",
                             )
                         if col not in produced[src]:
                             close = difflib.get_close_matches(col, sorted(produced[src]), n=1)
@@ -269,7 +269,7 @@ def check_probe_claim(claim: ClaimSpec) -> None:
                                 f"measures.{m}.column",
                                 col,
                                 f"an output of the probe of protocol {pname!r} (check "
-                                f"{check.id} reads it): {outs}{hint}",
+                                f"{check.id} reads it): {listed}{hint}",
                             )
                     elif col is not None and col.startswith(OUTPUT_PREFIX):
                         raise ClaimError(
