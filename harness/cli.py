@@ -1,4 +1,4 @@
-"""The ``harness`` command line: train, sweep, reproduce, ui, list, demo.
+"""The ``harness`` command line: train, sweep, reproduce, ui, dashboard, list, demo.
 
 Every command has ``--help``. One error path for every mistake a user can make (a bad YAML value,
 an unknown component, a command-line option out of range, missing or non-finite data, a store that
@@ -264,7 +264,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         os.environ["HARNESS_DATA_DIR"] = args.data_dir
     run = build_run(config, progress=not args.no_progress, data_dir=args.data_dir, resolved=True)
     tracker = Tracker(args.tracking_uri)
-    experiment_id = tracker.experiment(args.experiment or name)
+    experiment_id = tracker.experiment(
+        args.experiment or name, description=f"harness train {args.config}"
+    )
     run_id = open_run(
         tracker,
         experiment_id,
@@ -541,6 +543,34 @@ def cmd_ui(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0  # pragma: no cover (exec does not return)
 
 
+# -- dashboard -------------------------------------------------------------------------------------
+def cmd_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.dashboard import resolve_target, serve
+    from harness.stores import check_optuna_storage, check_port_free
+    from harness.study.storage import legacy_storage_urls
+
+    if args.storage:
+        check_optuna_storage(args.storage)
+    check_port_free(args.host, args.port)
+    target = resolve_target(args.study, storage_url=args.storage)
+    what = f"study {target.study_name!r}" if target.study_name else "every study"
+    print(
+        f"optuna-dashboard on {target.url(args.host, args.port)} ({what}; storage "
+        f"{target.storage_url}); Ctrl-C stops it",
+        flush=True,
+    )
+    if args.study is None and not args.storage:
+        for url in legacy_storage_urls():
+            print(
+                f"  (a study of the older layout has its own journal: {url}; "
+                "`harness dashboard <study>` opens it)"
+            )
+    if args.dry_run:
+        return 0
+    serve(target, host=args.host, port=args.port)
+    return 0
+
+
 # -- list ----------------------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import models
@@ -638,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--storage",
         default=None,
-        help="Optuna storage URL (default: journal file mlruns/optuna/<study>.journal; "
+        help="Optuna storage URL (default: the journal file mlruns/optuna/studies.journal; "
         "postgresql://..., redis://... for several hosts)",
     )
     p.add_argument(
@@ -675,9 +705,10 @@ def build_parser() -> argparse.ArgumentParser:
     def add_reproduce_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--budget",
-            choices=("quick", "full"),
+            choices=("tiny", "quick", "full"),
             default="quick",
-            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D",
+            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D; "
+            "tiny: 1 seed, 1-2 epochs, a smoke test (claims that define it)",
         )
         p.add_argument(
             "--jobs", "-j", type=_int_at_least(1), default=2, help="worker processes (default 2)"
@@ -735,6 +766,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     _add_common(p, data=False)
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser(
+        "dashboard",
+        help="start optuna-dashboard on the sweeps' Optuna storage, bound to 127.0.0.1",
+        description="Serve optuna-dashboard (trials, history, importances, parallel coordinates) "
+        "on the storage `harness sweep` writes: the shared journal mlruns/optuna/studies.journal "
+        "(every study), or --storage. Naming a study opens its page.",
+    )
+    p.add_argument("study", nargs="?", default=None, help="a study name (default: all studies)")
+    p.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default: the sweeps' journal)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="say what would be served, and serve nothing"
+    )
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser(
         "list",

@@ -139,7 +139,11 @@ def reproduce_claim(
     command = command or f"harness reproduce {claim.id} --budget {budget} --jobs {jobs}"
     tracker = Tracker(tracking_uri)
     experiment = f"claim-{claim.id}"
-    experiment_id = tracker.experiment(experiment)
+    experiment_id = tracker.experiment(
+        experiment,
+        description=f"{claim.title} (claim {claim.id}; reports/{claim.id}/report.html)",
+        tags={"harness.claim": claim.id, "claim.seed_files": ",".join(claim.seed_files)},
+    )
     tags = provenance_tags(command)
     tags.update(
         {

@@ -138,6 +138,8 @@ class TrainSettings:
     eval_train: bool = True
     eval_batch_size: int = 2048
     warmup_steps: int = 20
+    #: resolved ``train.record`` block (harness.run_records), or None: nothing extra recorded
+    record: Mapping[str, Any] | None = None
 
     @classmethod
     def from_config(cls, train: Mapping[str, Any]) -> TrainSettings:
@@ -262,6 +264,20 @@ class Trainer:
         self._initial_loss: float | None = None
         self._best_monitor: float | None = None
         self._since_best = 0
+        self.recorder = self._make_recorder()
+
+    def _make_recorder(self) -> Any:
+        if not self.settings.record:
+            return None
+        from harness.run_records import RunRecorder, resolve_record
+
+        s, n = self.settings, self.splits.train.n
+        total = s.epochs * math.ceil(n / s.batch_size)
+        if s.max_steps is not None:
+            total = min(total, s.max_steps)
+        spec = resolve_record(s.record)
+        assert spec is not None
+        return RunRecorder(spec, self.splits.train.X, self.splits.train.y, total_steps=total)
 
     # -- evaluation ---------------------------------------------------------------------------
     def _evaluate(self, split: Any, prefix: str) -> dict[str, float]:
@@ -288,6 +304,8 @@ class Trainer:
             record.update(self._evaluate(self.splits.train, "train"))
         record.update(self._evaluate(self.splits.val, "val"))
         record["lr"] = float(getattr(self.optimizer, "current_lr", float("nan")))
+        if self.recorder is not None:  # train.record: weights, units, step windows
+            record.update(self.recorder.on_epoch(epoch, self.network))
         return record
 
     def _telemetry_at_init(self) -> dict[str, float]:
@@ -372,6 +390,8 @@ class Trainer:
                 self._timed_steps += 1
                 self._timed_samples += xb.shape[0]
                 self._timed_time += dt
+            if self.recorder is not None:  # after the timed step: not part of step times
+                self.recorder.on_step(self._steps, loss, net)
             if s.telemetry:
                 for k, v in net.last_telemetry.items():
                     telemetry_sum[k] = telemetry_sum.get(k, 0.0) + v

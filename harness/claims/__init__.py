@@ -19,6 +19,8 @@ whose study has a ``probe`` block evaluates a registered probe instead of traini
 
 from __future__ import annotations
 
+# registered components that live outside measures.py / statistics.py (imported to register)
+from harness.claims import threshold_stats, weight_measures  # noqa: F401
 from harness.claims.engine import evaluate_claim
 from harness.claims.errors import ClaimError
 from harness.claims.figures import FIGURES

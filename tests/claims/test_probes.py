@@ -199,11 +199,19 @@ def test_padding_adds_nan_columns_for_measures_of_other_protocols():
     evaluate_claim(claim, {"p": t}, n_boot=100)  # every measure computes on the probe table
 
 
-@pytest.mark.parametrize("budget", ["quick", "full"])
+@pytest.mark.parametrize("budget", ["quick", "full", "tiny"])
 @pytest.mark.parametrize("claim_id", list_claims())
 def test_every_shipped_probe_protocol_validates(claim_id, budget):
-    claim = load_claim(claim_id, budget=budget)
+    try:
+        claim = load_claim(claim_id, budget=budget)
+    except ClaimError:
+        if budget == "tiny":
+            pytest.skip(f"{claim_id} has no tiny budget")
+        raise
     check_probe_claim(claim)
+    for name in claim.protocols_to_run():
+        reps = claim.study_for(name)["replicates"]
+        assert reps == 1 if budget == "tiny" else reps >= 3
 
 
 # -- numerics ------------------------------------------------------------------------------------
