@@ -32,6 +32,14 @@ def test_reproduce_a_probe_claim_written_in_yaml_alone(tmp_path):
     run = MlflowClient(uri).get_run(r.parent_run_id)
     assert run.data.tags["verdict.C1"] == "supported"
     assert run.data.tags["status"] == "completed"
+    client = MlflowClient(uri)
+    (child,) = client.search_runs(
+        [r.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{r.parent_run_id}'"
+    )
+    assert child.data.tags["harness.kind"] == "probe"
+    assert child.data.params["probe.grid_points"] == "4"
+    assert child.data.metrics["runs/completed"] == 16
+    assert set(r.outcome.protocols["p"].measures["run_id"]) == {child.info.run_id}
     book = json.loads((index.parent / "index.json").read_text(encoding="utf-8"))
     assert [c["check"] for c in book["checks"]] == ["C1"]
     assert book["claims"][0]["run_url"].endswith(r.parent_run_id)
