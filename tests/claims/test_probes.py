@@ -375,3 +375,17 @@ def test_xor_gates(or_gate):
     v = probe("xor_gates", or_gate=or_gate, candidates=1000).run(rng()).values
     assert v["xor_errors"] == 0
     assert v["single_best_accuracy"] == 0.75  # never 4/4, and 3/4 is easy
+
+
+@pytest.mark.parametrize(
+    ("claim_id", "protocol"), [("optimizers", "random_starts"), ("representation", "histogram")]
+)
+def test_same_seed_same_numbers(claim_id, protocol):
+    claim = load_claim(claim_id, budget="tiny")
+    a, b = run_probe_protocol(claim, protocol), run_probe_protocol(claim, protocol)
+    cols = [c for c in a.runs.columns if c.startswith("probe/")]
+    np.testing.assert_array_equal(a.runs[cols].to_numpy(float), b.runs[cols].to_numpy(float))
+    np.testing.assert_array_equal(
+        a.curves.drop(columns=["protocol"]).to_numpy(float),
+        b.curves.drop(columns=["protocol"]).to_numpy(float),
+    )
