@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import math
+import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -389,3 +391,18 @@ def test_same_seed_same_numbers(claim_id, protocol):
         a.curves.drop(columns=["protocol"]).to_numpy(float),
         b.curves.drop(columns=["protocol"]).to_numpy(float),
     )
+
+
+SEEDS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+
+
+def _norm(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+@pytest.mark.skipif(not SEEDS_DIR.is_dir(), reason="the seed documents are not on this machine")
+@pytest.mark.parametrize("claim_id", ["numerics", "representation", "optimizers"])
+def test_probe_claim_quotes_are_verbatim(claim_id):
+    for q in load_claim(claim_id).quotes:
+        seed = (SEEDS_DIR / q.seed_file).read_text(encoding="utf-8")
+        assert _norm(q.text) in _norm(seed), f"not in {q.seed_file}: {q.text[:40]}"
