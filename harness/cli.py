@@ -598,6 +598,11 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"pruners: {', '.join(PRUNERS.names())}")
     except ImportError:
         pass
+    from harness.claims.probes import PROBES
+    from models.objectives import OBJECTIVES
+
+    print(f"probes (claims without training): {', '.join(PROBES.names())}")
+    print(f"toy objectives (probe toy_descent): {', '.join(OBJECTIVES.names())}")
     studies = sorted(Path("studies").glob("*.yaml")) if Path("studies").is_dir() else []
     if studies:
         print(f"studies: {', '.join(str(p) for p in studies)}")

@@ -49,6 +49,7 @@ class ReproduceResult:
     wall_time_s: float
     verdicts: dict[str, str] = field(default_factory=dict)
     n_runs: int = 0
+    claim: Any = None  # the ClaimSpec reproduced (a claim may come from a file outside studies/)
 
 
 def run_table(entries: Iterable[Mapping[str, Any]], protocol: str) -> Any:
@@ -96,6 +97,53 @@ def _study_spec(claim: Any, protocol: str, budget: str) -> Any:
     # one Optuna study per (claim, protocol, budget): resuming never mixes budgets
     raw["name"] = f"claim-{claim.id}-{protocol}-{budget}"
     return parse_study(raw, source=f"{claim.source_path}#protocols.{protocol}")
+
+
+def _log_probe(
+    tracker: Any,
+    experiment_id: str,
+    parent: str,
+    claim: Any,
+    protocol: str,
+    table: Any,
+    wall_s: float,
+) -> Any:
+    """One MLflow child run per probe protocol (its grid, seeds, status counts and every
+    evaluation as a table artifact); the table's ``run_id`` column points at it."""
+    import json
+
+    study = claim.study_for(protocol)
+    run = tracker.start_run(
+        experiment_id,
+        run_name=f"{claim.id}/{protocol} (probe {study['probe']['name']})",
+        parent_run_id=parent,
+        tags={"harness.kind": "probe", "claim": claim.id, "claim.protocol": protocol},
+    )
+    searched = list((study.get("search") or {}).get("params") or {})
+    tracker.log_params(
+        run,
+        {
+            "probe": json.dumps(study["probe"], sort_keys=True, default=str),
+            "probe.grid": ",".join(searched) or "(none)",
+            "probe.grid_points": int(table.runs["trial"].nunique()),
+            "replicates": int(study.get("replicates", 1)),
+            "seed": int(study.get("seed", 0)),
+        },
+    )
+    counts = table.status_counts()
+    tracker.log_metrics(
+        run,
+        [("probe/wall_time_s", float(wall_s), 0)]
+        + [(f"runs/{k}", float(v), 0) for k, v in counts.items()],
+    )
+    runs = table.runs.copy()
+    runs["run_id"] = run
+    shown = runs.map(lambda v: json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)
+    tracker.log_table(run, shown, "probe_runs.json")
+    tracker.end_run(
+        run, "failed" if counts.get("failed") == len(runs) and len(runs) else "completed"
+    )
+    return type(table)(runs, table.curves)
 
 
 def reproduce_claim(
@@ -170,7 +218,17 @@ def reproduce_claim(
     try:
         probes = [p for p in claim.protocols_to_run() if is_probe_protocol(claim, p)]
         for protocol in probes:  # no training: evaluated here, in seconds
-            tables[protocol] = run_probe_protocol(claim, protocol, echo=echo)
+            t_probe = time.perf_counter()
+            table = run_probe_protocol(claim, protocol, echo=echo)
+            tables[protocol] = _log_probe(
+                tracker,
+                experiment_id,
+                parent,
+                claim,
+                protocol,
+                table,
+                time.perf_counter() - t_probe,
+            )
             n_runs += len(tables[protocol])
         for protocol in claim.protocols_to_run():
             if protocol in probes:
@@ -238,6 +296,7 @@ def reproduce_claim(
         wall_time_s=wall,
         verdicts=verdicts,
         n_runs=n_runs,
+        claim=claim,
     )
 
 
@@ -257,7 +316,7 @@ def write_book_for(
     entries = [
         BookEntry.from_result(
             r,
-            load_claim(r.claim_id, budget=r.budget),
+            r.claim if r.claim is not None else load_claim(r.claim_id, budget=r.budget),
             run_url=run_url(tracker, r.experiment_id, r.parent_run_id),
         )
         for r in results
