@@ -27,9 +27,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from harness.claims.errors import ClaimError
-from harness.claims.filters import value_label
+from harness.claims.filters import sort_keys, value_label
 from harness.claims.intervals import Interval, fmt_estimate, interval_for, order_statistic_rank, pct
-from harness.claims.measures import Measure, compute_measures
+from harness.claims.measures import Measure, censor_column, compute_measures
 from harness.claims.outcome import (
     CheckProtocolResult,
     CheckResult,
@@ -43,6 +43,7 @@ from harness.claims.results import RunTable
 from harness.claims.selection import select_nuisance
 from harness.claims.spec import CheckSpec, ClaimSpec, Combo, ConditionSpec, Node, ProtocolSpec
 from harness.claims.statistics import Statistic
+from harness.claims.text import fmt
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
 
 __all__ = ["evaluate_claim", "seed_statistic", "seeds_sample", "used_measures"]
@@ -129,7 +130,14 @@ def seeds_sample(grouped: GroupedMeasures) -> Sample:
 class _ProtocolEval:
     """Evaluation state of one protocol: grouped data, the per-seed sample, the point sample."""
 
-    def __init__(self, claim: ClaimSpec, p: ProtocolSpec, grouped: GroupedMeasures) -> None:
+    def __init__(
+        self,
+        claim: ClaimSpec,
+        p: ProtocolSpec,
+        grouped: GroupedMeasures,
+        edge_notes: list[str] | None = None,
+    ) -> None:
+        self.edge_notes = list(edge_notes or [])
         self.claim = claim
         self.p = p
         self.grouped = grouped
@@ -174,16 +182,26 @@ class _ProtocolEval:
                 why = "no interval could be computed"
             verdict = Verdict.INCONCLUSIVE if why else rule.judge(iv.low, iv.high)
             strata.append((label, est, (iv.low, iv.high), verdict, why))
+        aside = self._set_aside(stat) if len(strata) > 1 else {}
         if len(strata) == 1:
             label, est, ci, verdict, why = strata[0]
             stratum_results: list[StratumResult] = []
         else:
             combine = kleene_all if stat.reduce == "all" else kleene_any
-            verdict = combine(v for *_, v, _ in strata)
+            scored = [st for st in strata if st[0] not in aside]
+            verdict = combine(v for *_, v, _ in scored)
             stratum_results = [
-                StratumResult(s[0], s[1], s[2], s[3], intervals[s[0]].label()) for s in strata
+                StratumResult(
+                    st[0], st[1], st[2], st[3], intervals[st[0]].label(), aside.get(st[0], "")
+                )
+                for st in strata
             ]
-            label, est, ci, _, why = self._deciding(strata, verdict, rule, stat.reduce)
+            if scored:
+                label, est, ci, _, why = self._deciding(scored, verdict, rule, stat.reduce)
+            else:
+                label, est, ci, _, _ = strata[0]
+                why = "an arm diverged in every stratum, so no stratum compares two trained arms"
+                verdict = Verdict.INCONCLUSIVE
         iv = intervals[label]
         desc = stat.describe()
         if label and len(strata) > 1:
@@ -196,6 +214,9 @@ class _ProtocolEval:
                 f"; undefined in {unknown[label]} of {iv.n} seeds, counted as unknown "
                 "(which widens the interval)"
             )
+        censored = self._censored(stat, label, rule, verdict, why)
+        if censored:
+            shown += f"; {censored}"
         arms = self._diverged_per_arm(stat, used)
         if arms:
             shown += f"; diverged runs {arms}"
@@ -209,11 +230,20 @@ class _ProtocolEval:
                     f"not at {pct(self.level)}."
                 )
             if len(strata) > 1:
-                counts = {v: sum(1 for s in strata if s[3] is v) for v in Verdict}
+                counts = {
+                    v: sum(1 for st in strata if st[3] is v and st[0] not in aside) for v in Verdict
+                }
                 text += (
                     f" Per {stat.by}: {counts[Verdict.SUPPORTED]} supported, "
                     f"{counts[Verdict.REFUTED]} refuted, {counts[Verdict.INCONCLUSIVE]} inconclusive."
                 )
+        if aside:
+            text += (
+                f" Set aside (an arm diverged in most of its runs, so the stratum does not compare "
+                f"two trained arms): {'; '.join(f'{k}: {v}' for k, v in aside.items())}."
+            )
+        if self.edge_notes:
+            text += " Grid edge: " + " ".join(self.edge_notes)
         return ConditionResult(
             id=leaf.id,
             check_id=check.id,
@@ -232,11 +262,98 @@ class _ProtocolEval:
             reason=why,
             strata=stratum_results,
             effect=stat.effect(g) if stat.two_group else {},
-            extra=pv.extra,
+            extra={**pv.extra, **({"censored": censored} if censored else {})},
             method=iv.method,
             interval=iv.label(),
             nominal=self.level,
         )
+
+    def _censored(self, stat: Statistic, label: str, rule: Rule, verdict: Verdict, why: str) -> str:
+        """The effect as a bound when an arm never reached the target (∞) within its budget.
+
+        A seed whose arm a never reached the target has a true value beyond its budget, so with
+        the budget in place of ∞ a ratio or difference a − b is a *lower* bound (an upper one when
+        arm b is the censored arm). The bound is the median over seeds of the per-seed bounds
+        with its interval; the verdict *rests on censoring* when the rule, judged on the bound's
+        interval, would not give the same decisive verdict.
+        """
+        g = self.grouped
+        col = censor_column(stat.measure)
+        if not stat.two_group or col not in g.arrays:
+            return ""
+        arr, cens = g.arrays[stat.measure], g.arrays[col]
+        filled = np.where(np.isposinf(arr) & np.isfinite(cens), cens, arr)
+        if np.array_equal(filled, arr, equal_nan=True):
+            return ""
+        bounded = GroupedMeasures(
+            g.groups, g.replicates, {**g.arrays, stat.measure: filled}, g.status, g.notes
+        )
+        before = stat.compute(self.seeds)
+        after = stat.compute(seeds_sample(bounded))
+        if label not in before.labels:
+            return ""
+        k = before.labels.index(label)
+        v0, v1 = before.values[:, k], after.values[:, k]
+        changed = ~((v0 == v1) | (np.isnan(v0) & np.isnan(v1)))
+        if not changed.any():
+            return ""
+        n_cens = int(changed.sum())
+        lower = bool(np.all(v1[changed] < v0[changed]))
+        upper = bool(np.all(v1[changed] > v0[changed]))
+        if not (lower or upper):
+            return (
+                f"censored: {n_cens} seed(s) have an arm that never reached the target; with both "
+                "arms censored the effect has no one-sided bound"
+            )
+        how = "mean" if getattr(stat, "center", "median") == "mean" else "median"
+        est, iv = interval_for(v1, how, self.level)
+        budget = float(np.nanmax(np.where(np.isposinf(arr), cens, np.nan)))
+        rel = "≥" if lower else "≤"
+        unit = {"epochs": "-epoch", "s": " s", "steps": "-step"}.get(self._unit(stat.measure), "")
+        where = f"{fmt(budget)}{unit} budget" if math.isfinite(budget) else "budget"
+        text = (
+            f"censored: in {n_cens} of {v0.size} seeds the {'first' if lower else 'second'} arm "
+            f"never reached the target, so the effect is a bound, {rel} {fmt_estimate(est, iv)} "
+            f"(censored at the {where})"
+        )
+        if (
+            verdict is not Verdict.INCONCLUSIVE
+            and not why
+            and rule.judge(iv.low, iv.high) is not verdict
+        ):
+            text += (
+                f"; the {verdict} verdict rests on censoring: at the budget's value the rule "
+                "would not be decided"
+            )
+        return text
+
+    def _unit(self, measure: str) -> str:
+        m = self.claim.measures.get(measure)
+        return getattr(m, "unit", "") if m is not None else ""
+
+    def _set_aside(self, stat: Statistic) -> dict[str, str]:
+        """Strata of a two-arm ``by`` statistic where an arm diverged in most of its runs."""
+        if not stat.two_group or not stat.by:
+            return {}
+        g = self.grouped
+        base = np.ones(g.n_groups, dtype=bool)
+        wf = stat.where_filter()
+        if wf is not None:
+            base &= wf.mask(g.groups)
+        keys = g.keys(stat.by)
+        out = {}
+        for sv in sort_keys(k for k, ok in zip(keys, base) if ok):
+            m = base & np.array([k == sv for k in keys])
+            bad = []
+            for name in ("a", "b"):
+                side = getattr(stat, name)
+                st = g.status[m & stat._side_mask(g, side)]  # type: ignore[attr-defined]
+                ran, div = int(np.sum(st != "")), int(np.sum(st == "diverged"))
+                if ran and div > ran / 2:
+                    bad.append(f"{stat._side_label(side)} diverged in {div} of {ran}")  # type: ignore[attr-defined]
+            if bad:
+                out[f"{stat.by}={value_label(sv)}"] = ", ".join(bad)
+        return out
 
     def _diverged_per_arm(self, stat: Statistic, used: np.ndarray) -> str:
         """``a: 3 of 6, b: 0 of 6`` for two-arm statistics with a diverged run, else ""."""
@@ -497,7 +614,8 @@ def evaluate_claim(
             tuple(k) in keys
             for k in t.runs[["protocol", "trial", "replicate"]].itertuples(index=False)
         ]
-        grouped = GroupedMeasures.from_table(kept, p.scientific, list(measures))
+        censors = [censor_column(m) for m in measures if censor_column(m) in kept.columns]
+        grouped = GroupedMeasures.from_table(kept, p.scientific, [*measures, *censors])
         data[p.name] = ProtocolData(
             name=p.name,
             description=p.description,
@@ -512,7 +630,8 @@ def evaluate_claim(
             status_counts=t.status_counts(),
             notes=[*sel.notes, *grouped.notes],
         )
-        evals[p.name] = _ProtocolEval(claim, p, grouped)
+        edges = [n for n in sel.notes if "edge of the searched values" in n]
+        evals[p.name] = _ProtocolEval(claim, p, grouped, edges)
 
     headline = set(claim.headline)
     results = []

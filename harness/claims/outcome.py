@@ -39,6 +39,7 @@ class StratumResult:
     ci: tuple[float, float]
     verdict: Verdict
     interval: str = ""  # method and level, e.g. "range of 6 seeds, 96.9 %"
+    set_aside: str = ""  # why the stratum does not decide the verdict (an arm diverged), or ""
 
 
 @dataclass
@@ -98,10 +99,12 @@ class ConditionResult:
                     "ci_high": _json_num(s.ci[1]),
                     "verdict": str(s.verdict),
                     "interval": s.interval,
+                    "set_aside": s.set_aside,
                 }
                 for s in self.strata
             ],
             "effect": {k: _json_num(v) for k, v in self.effect.items()},
+            "censored": str(self.extra.get("censored", "")),
         }
 
 

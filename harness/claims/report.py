@@ -325,6 +325,8 @@ def _effect_text(c: ConditionResult) -> str:
         )
     if "seed_sd" in c.extra:
         parts.append(f"seed s.d. = {fmt(c.extra['seed_sd'])}")
+    if c.extra.get("censored"):
+        parts.append(str(c.extra["censored"]))
     return "; ".join(parts) or "—"
 
 
@@ -374,7 +376,12 @@ def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         for r in c.conditions:
             if r.strata:
                 srows = [
-                    [s.label, fmt_est_ci(s.estimate, *s.ci), s.interval, _v(s.verdict)]
+                    [
+                        s.label,
+                        fmt_est_ci(s.estimate, *s.ci),
+                        s.interval,
+                        f"set aside ({s.set_aside})" if s.set_aside else _v(s.verdict),
+                    ]
                     for s in r.strata
                 ]
                 lines += [

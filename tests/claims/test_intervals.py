@@ -112,7 +112,7 @@ def test_sweep_summary_interval_is_inside_the_accuracy_range_and_names_its_metho
     assert metric_bounds("val/accuracy") == (0.0, 1.0)
     assert metric_bounds("val/loss") is None
     # the case the issue quotes: a t-interval gave 0.5722 [-0.265, 1.41]
-    mean, sd, med, iv = seeds_summary([0.1, 0.7166, 0.9], "val/accuracy")
+    mean, _sd, med, iv = seeds_summary([0.1, 0.7166, 0.9], "val/accuracy")
     assert 0.0 <= iv.low <= med <= iv.high <= 1.0
     assert iv.label() == "range of 3 seeds, 75 %"
     assert mean == pytest.approx((0.1 + 0.7166 + 0.9) / 3)
