@@ -17,6 +17,8 @@ conditional / inconclusive. Statistics, measures and figures are registries.
 
 from __future__ import annotations
 
+# registers the metric_diff measure and the contrast statistics (best_of, top_k_share, ...)
+from harness.claims import contrast_stats as _contrast_stats  # noqa: F401
 from harness.claims.engine import evaluate_claim
 from harness.claims.errors import ClaimError
 from harness.claims.figures import FIGURES
@@ -26,6 +28,7 @@ from harness.claims.outcome import (
     CheckResult,
     ClaimOutcome,
     ConditionResult,
+    Outcome,
     ProtocolData,
 )
 from harness.claims.report import ReportPaths, write_index, write_report
@@ -46,6 +49,7 @@ __all__ = [
     "ClaimOutcome",
     "ClaimSpec",
     "ConditionResult",
+    "Outcome",
     "ProtocolData",
     "ReportPaths",
     "RunTable",
