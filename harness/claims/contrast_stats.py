@@ -1,9 +1,8 @@
-"""Contrast statistics and the metric-difference measure: gaps, best-of-set, top-k, rankings.
+"""Contrast statistics: best-of-set, top-k share, differences of differences, rank agreement.
 
-Registered here (usable from a claim YAML by name):
+Registered here (usable from a claim YAML by name; the train − validation gap per run is the
+``metric_gap`` measure of :mod:`harness.claims.weight_measures`):
 
-- measure ``metric_diff``: ``a − b`` of two metrics of one run, e.g. the train − validation
-  accuracy gap (R2, R4, R5, A8);
 - statistic ``best_of``: the best group center within a set of groups, or the best of set ``a``
   minus (or divided by) the best of set ``b`` (R3: best regularised big net − best small net);
 - statistic ``top_k_share``: the fraction of the ``k`` best groups that pass a filter (H1: how
@@ -24,75 +23,18 @@ Every statistic follows the conventions of :mod:`harness.claims.statistics` (``w
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from harness.claims.filters import parse_where
-from harness.claims.measures import MEASURES, Measure, MissingMetricError, _summary
 from harness.claims.resampling import GroupedMeasures, Sample, center
 from harness.claims.statistics import STATISTICS, Statistic, StatValue, safe_diff, safe_ratio
 from harness.seeding import derive_seed
 from models.registry import SpecError, UnknownNameError
 
-__all__ = ["BestOf", "DiffOfDiffs", "GroupBootstrap", "MetricDiff", "RankAgreement", "TopKShare"]
-
-
-# -- measure ---------------------------------------------------------------------------------------
-@MEASURES.register("metric_diff")
-class MetricDiff(Measure):
-    """``a − b`` of two metrics of the same run, at the last epoch or at one epoch.
-
-    ``metric_diff(a=train/accuracy, b=val/accuracy)`` is the generalization gap of a run. The two
-    values are read at the same epoch (the last one both metrics have, or ``epoch``), so an
-    early-stopped or diverged run is not compared across epochs.
-    """
-
-    def __init__(
-        self,
-        *,
-        a: str,
-        b: str,
-        epoch: int | None = None,
-        on_diverged: Any = None,
-        label: str | None = None,
-    ) -> None:
-        self.a = a
-        self.b = b
-        self.epoch = epoch
-        self.on_diverged = on_diverged
-        self.label = label
-
-    def validate(self) -> list[tuple[str, Any, str]]:
-        out = super().validate()
-        for k in ("a", "b"):
-            if not isinstance(getattr(self, k), str) or not getattr(self, k):
-                out.append((k, getattr(self, k), "a metric name such as train/accuracy"))
-        e = self.epoch
-        if e is not None and (not isinstance(e, int) or isinstance(e, bool) or e < 0):
-            out.append(("epoch", e, "an integer >= 0, or omitted (the last epoch)"))
-        return out
-
-    def raw(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
-        if self.a in curve.columns and self.b in curve.columns and len(curve):
-            both = curve[["epoch", self.a, self.b]].astype(float).dropna()
-            if self.epoch is not None:
-                both = both[both["epoch"] == self.epoch]
-            if both.empty:
-                return math.nan
-            row = both.iloc[-1]
-            return float(row[self.a] - row[self.b])
-        if self.epoch is not None:
-            missing = self.a if self.a not in curve.columns else self.b
-            raise MissingMetricError(missing)
-        return _summary(run, self.a, "final/") - _summary(run, self.b, "final/")
-
-    def describe(self) -> str:
-        at = f" at epoch {self.epoch}" if self.epoch is not None else " at the last epoch"
-        return f"{self.a} − {self.b}{at}"
+__all__ = ["BestOf", "DiffOfDiffs", "GroupBootstrap", "RankAgreement", "TopKShare"]
 
 
 # -- helpers -------------------------------------------------------------------------------------

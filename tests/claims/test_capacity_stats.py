@@ -1,4 +1,4 @@
-"""Contrast statistics, the metric-difference measure and the ill-posed / not-falsifiable outcomes.
+"""Contrast statistics and the ill-posed / not-falsifiable outcomes.
 
 Every expected value is known by construction of the synthetic inputs.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.claims import MEASURES, STATISTICS, ClaimError, Outcome, Verdict, evaluate_claim
+from harness.claims import STATISTICS, ClaimError, Outcome, Verdict, evaluate_claim
 from harness.claims.resampling import GroupedMeasures, bootstrap_indices, percentile_ci
 from harness.claims.spec import parse_claim
 
@@ -37,32 +37,6 @@ def point(spec: dict, data: GroupedMeasures) -> float:
     stat = STATISTICS.build(spec)
     assert stat.validate() == []
     return float(stat.compute(data.point()).values[0, 0])
-
-
-# -- metric_diff -----------------------------------------------------------------------------------
-def test_metric_diff_is_the_gap_at_one_epoch():
-    m = MEASURES.build({"name": "metric_diff", "a": "train/accuracy", "b": "val/accuracy"})
-    assert m.validate() == []
-    curve = pd.DataFrame(
-        {"epoch": [0, 1, 2], "train/accuracy": [0.1, 0.8, 0.99], "val/accuracy": [0.1, 0.7, 0.9]}
-    )
-    run = {"status": "completed"}
-    assert m.value(run, curve) == pytest.approx(0.09)
-    at1 = MEASURES.build(
-        {"name": "metric_diff", "a": "train/accuracy", "b": "val/accuracy", "epoch": 1}
-    )
-    assert at1.value(run, curve) == pytest.approx(0.1)
-    # the last epoch both metrics have: a val value missing at the end is not mixed with train
-    gap = curve.copy()
-    gap.loc[2, "val/accuracy"] = np.nan
-    assert m.value(run, gap) == pytest.approx(0.1)
-    # no curve: from the summary row
-    assert (
-        m.value({"final/train/accuracy": 1.0, "final/val/accuracy": 0.75}, pd.DataFrame()) == 0.25
-    )
-    assert math.isnan(m.value({"status": "failed"}, curve))
-    bad = MEASURES.build({"name": "metric_diff", "a": "", "b": "val/accuracy", "epoch": -1})
-    assert {p[0] for p in bad.validate()} == {"a", "epoch"}
 
 
 # -- best_of ----------------------------------------------------------------------------------------
