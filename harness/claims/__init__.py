@@ -20,7 +20,12 @@ whose study has a ``probe`` block evaluates a registered probe instead of traini
 from __future__ import annotations
 
 # registered components that live outside measures.py / statistics.py (imported to register)
-from harness.claims import contrast_stats, threshold_stats, weight_measures  # noqa: F401
+from harness.claims import (  # noqa: F401
+    contrast_stats,
+    scatter_figure,
+    threshold_stats,
+    weight_measures,
+)
 from harness.claims.engine import evaluate_claim
 from harness.claims.errors import ClaimError
 from harness.claims.figures import FIGURES

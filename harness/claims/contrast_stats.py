@@ -5,6 +5,8 @@ Registered here (usable from a claim YAML by name; the train − validation gap 
 
 - statistic ``best_of``: the best group center within a set of groups, or the best of set ``a``
   minus (or divided by) the best of set ``b`` (R3: best regularised big net − best small net);
+- statistic ``group_share``: the fraction of groups whose center meets a condition (O3: Adam
+  at its default lr reaches 0.9 on ≥ 3 of 4 data sets);
 - statistic ``top_k_share``: the fraction of the ``k`` best groups that pass a filter (H1: how
   many of the 10 best random-search trials have lr ≥ 1e-3);
 - statistic ``diff_of_diffs``: ``(a − b) − (c − d)`` of pooled centers, a difference of
@@ -28,13 +30,15 @@ from typing import Any
 
 import numpy as np
 
+from harness.claims.errors import ClaimError
 from harness.claims.filters import parse_where
 from harness.claims.resampling import GroupedMeasures, Sample, center
 from harness.claims.statistics import STATISTICS, Statistic, StatValue, safe_diff, safe_ratio
+from harness.claims.verdicts import Rule
 from harness.seeding import derive_seed
 from models.registry import SpecError, UnknownNameError
 
-__all__ = ["BestOf", "DiffOfDiffs", "GroupBootstrap", "RankAgreement", "TopKShare"]
+__all__ = ["BestOf", "DiffOfDiffs", "GroupBootstrap", "GroupShare", "RankAgreement", "TopKShare"]
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -222,6 +226,70 @@ class TopKShare(Statistic):
         return (
             f"share of the {self.k} {word} groups by {self.center} {self.measure} with "
             f"[{parse_where(self.share).describe()}]{self._suffix()}"
+        )
+
+
+# -- share of groups meeting a condition --------------------------------------------------------
+@STATISTICS.register("group_share")
+class GroupShare(Statistic):
+    """Fraction of the groups (after ``where``) whose center meets ``condition``.
+
+    E.g. "Adam at its default lr works on ≥ 3 of 4 data sets": the groups are the data sets,
+    ``condition: {op: ">=", value: 0.9}`` on the median validation accuracy, rule ``>= 0.75``.
+    A group with a NaN center (every run failed) makes the share undefined. Unlike
+    ``count_x`` the groups need no numeric order.
+    """
+
+    def __init__(
+        self,
+        *,
+        measure: str,
+        condition: Mapping[str, Any],
+        where: Any = None,
+        center: str = "median",
+        by: str | None = None,
+        reduce: str = "all",
+    ) -> None:
+        self.measure = measure
+        self.condition = condition
+        self.where = where
+        self.center = center
+        self.by = by
+        self.reduce = reduce
+
+    def _rule(self) -> Rule:
+        return Rule.parse(dict(self.condition))
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        out = super().validate()
+        if not isinstance(self.condition, Mapping):
+            return [
+                *out,
+                ("condition", self.condition, "a rule {op, value}, e.g. {op: '>=', value: 0.9}"),
+            ]
+        try:
+            self._rule()
+        except ClaimError as exc:
+            out.append((f"condition.{exc.path}", exc.value, exc.allowed))
+        return out
+
+    def stratum(self, sample: Sample, mask: np.ndarray, extra: dict[str, Any]) -> np.ndarray:
+        if not mask.any():
+            return np.full(sample.n_draws, np.nan)
+        c = _group_centers(sample, self.measure, mask, self.center)
+        rule = self._rule()
+        meets = np.vectorize(rule.holds, otypes=[bool])(c) if c.size else np.zeros_like(c, bool)
+        share = meets.mean(axis=1)
+        share = np.where(np.isnan(c).any(axis=1), np.nan, share)
+        if _reporting(sample):
+            labels = _labels(sample.data, mask)
+            extra["meeting"] = [lab for lab, ok in zip(labels, meets[0]) if ok]
+        return np.asarray(share, dtype=float)
+
+    def describe(self) -> str:
+        return (
+            f"share of groups whose {self.center} {self.measure} is "
+            f"{self._rule().describe()}{self._suffix()}"
         )
 
 

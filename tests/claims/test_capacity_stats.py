@@ -137,6 +137,25 @@ def test_group_bootstrap_interval_covers_at_its_level():
     assert covered / n_sim >= 0.85  # nominal 95 %; a 0-width interval would cover ~never
 
 
+def test_group_share_counts_groups_meeting_a_condition():
+    data = table(
+        {
+            ("digits",): [0.95, 0.96, 0.97],
+            ("iris",): [0.92] * 3,
+            ("moons",): [0.85] * 3,
+            ("cancer",): [0.97] * 3,
+        },
+        ["data"],
+    )
+    spec = {"name": "group_share", "measure": "m", "condition": {"op": ">=", "value": 0.9}}
+    assert point(spec, data) == pytest.approx(0.75)
+    assert point(dict(spec, where={"data": ["moons", "iris"]}), data) == pytest.approx(0.5)
+    bad = STATISTICS.build(dict(spec, condition={"op": "~", "value": 1}))
+    assert bad.validate()[0][0] == "condition.op"
+    failed = table({("a",): [0.95] * 3, ("b",): [np.nan] * 3}, ["data"])
+    assert math.isnan(point(spec, failed))
+
+
 # -- diff_of_diffs ----------------------------------------------------------------------------------
 def test_diff_of_diffs_is_the_interaction():
     data = table(
