@@ -385,7 +385,7 @@ def _print_claim(result: Any) -> None:
         f"\n{result.claim_id} ({result.budget}): {result.n_runs} runs in {result.wall_time_s:.0f} s"
     )
     for check in result.outcome.checks:
-        print(f"  {check.id:<12} {str(check.verdict.value).upper():<13} {check.claim}")
+        print(f"  {check.id:<12} {check.label.upper():<13} {check.claim}")
     print(f"  report: {result.report_html}")
 
 

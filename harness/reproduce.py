@@ -277,7 +277,7 @@ def reproduce_claim(
         "runs": n_runs,
     }
     paths = write_report(claim, outcome, tables, out_dir=Path(reports_dir), meta=meta)
-    verdicts = {c.id: str(c.verdict.value) for c in outcome.checks}
+    verdicts = {c.id: c.label for c in outcome.checks}
     tracker.set_tags(
         parent,
         {f"verdict.{k}": v for k, v in verdicts.items()} | {"status": "completed"},

@@ -162,6 +162,8 @@ class History:
     throughput: float = float("nan")
     #: why ``throughput`` is NaN (not measured), or "" when it was measured
     throughput_note: str = ""
+    #: trainable parameters of the network (capacity claims R1, R2, R8 correlate with it)
+    n_params: float = float("nan")
 
     def metric(self, name: str) -> list[float]:
         """The series of ``name`` over the recorded epochs (NaN where absent)."""
@@ -206,6 +208,7 @@ class History:
         out["time_to_target_s"] = (
             self.time_to_target_s if self.time_to_target_s is not None else math.inf
         )
+        out["model/n_params"] = self.n_params
         return out
 
 
@@ -256,7 +259,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.progress = progress
         self.label = label
-        self.history = History()
+        self.history = History(n_params=float(network.n_params))
         self._steps = 0
         self._timed_steps = 0
         self._timed_samples = 0

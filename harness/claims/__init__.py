@@ -20,7 +20,12 @@ evaluates a registered probe instead of training (:mod:`harness.claims.probes`).
 from __future__ import annotations
 
 # registered components that live outside measures.py / statistics.py (imported to register)
-from harness.claims import threshold_stats, weight_measures  # noqa: F401
+from harness.claims import (  # noqa: F401
+    contrast_stats,
+    scatter_figure,
+    threshold_stats,
+    weight_measures,
+)
 from harness.claims.engine import evaluate_claim
 from harness.claims.errors import ClaimError
 from harness.claims.figures import FIGURES
@@ -30,6 +35,7 @@ from harness.claims.outcome import (
     CheckResult,
     ClaimOutcome,
     ConditionResult,
+    Outcome,
     ProtocolData,
 )
 from harness.claims.report import ReportPaths, write_index, write_report
@@ -53,6 +59,7 @@ __all__ = [
     "ClaimOutcome",
     "ClaimSpec",
     "ConditionResult",
+    "Outcome",
     "ProtocolData",
     "ReportPaths",
     "RunTable",
