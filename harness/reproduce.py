@@ -111,8 +111,9 @@ def reproduce_claim(
     fresh: bool = True,
     command: str | None = None,
     study_plots: bool = False,
-    echo: Any = print,
+    echo: Any = None,
     blas_threads: int | None = None,
+    on_protocol_done: Any = None,
 ) -> ReproduceResult:
     """Run, judge and report one claim (see the module docstring).
 
@@ -125,6 +126,10 @@ def reproduce_claim(
     from harness.study.runner import reset_study, run_sweep
     from harness.tracking import Tracker, provenance_tags
 
+    if echo is None:  # the harness's messages go through logging (harness.terminal)
+        import logging
+
+        echo = logging.getLogger("harness").info
     t0 = time.perf_counter()
     claim = load_claim(claim_id, budget=budget)
     command = command or f"harness reproduce {claim.id} --budget {budget} --jobs {jobs}"
@@ -183,6 +188,8 @@ def reproduce_claim(
             )
             tables[protocol] = run_table(result.entries, protocol)
             n_runs += len(tables[protocol])
+            if on_protocol_done is not None:  # the overall bar of a multi-claim command
+                on_protocol_done(f"{claim.id}/{protocol}")
         outcome = evaluate_claim(claim, tables)
     except BaseException as exc:
         tracker.set_tags(parent, {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
