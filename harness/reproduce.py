@@ -11,6 +11,7 @@ to the parent run.
 from __future__ import annotations
 
 import datetime as _dt
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,34 @@ def _study_spec(claim: Any, protocol: str, budget: str) -> Any:
     # one Optuna study per (claim, protocol, budget): resuming never mixes budgets
     raw["name"] = f"claim-{claim.id}-{protocol}-{budget}"
     return parse_study(raw, source=f"{claim.source_path}#protocols.{protocol}")
+
+
+def _log_report_views(tracker: Any, run_id: str, outcome: Any, paths: Any) -> None:
+    """What the MLflow artifact viewer shows at the top of a claim's parent run, next to
+    ``report/``: ``summary.md`` (the report's text), ``figure.png`` (its first figure) and
+    ``verdicts.json`` (an MLflow table: one row per check with its verdict)."""
+    import pandas as pd
+
+    tracker.log_text(run_id, Path(paths.markdown).read_text(encoding="utf-8"), "summary.md")
+    if paths.figures:
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "figure.png"
+            copy.write_bytes(Path(paths.figures[0]).read_bytes())
+            tracker.log_file(run_id, copy)
+    rows = [
+        {
+            "check": c.id,
+            "verdict": str(c.verdict.value),
+            "claim": c.claim,
+            "protocols": ", ".join(
+                f"{name}: {r.verdict.value!s}" for name, r in c.protocols.items()
+            ),
+            "explanation": c.explanation,
+        }
+        for c in outcome.checks
+    ]
+    if rows:
+        tracker.log_table(run_id, pd.DataFrame(rows), "verdicts.json")
 
 
 def reproduce_claim(
@@ -217,6 +246,7 @@ def reproduce_claim(
     )
     tracker.log_metrics(parent, [("claim/runs", float(n_runs), 0), ("claim/wall_time_s", wall, 0)])
     tracker.log_dir(parent, paths.directory, "report")
+    _log_report_views(tracker, parent, outcome, paths)
     tracker.end_run(parent, "completed")
     return ReproduceResult(
         claim_id=claim.id,
