@@ -522,7 +522,21 @@ def ui_command(tracking_uri: str, *, host: str, port: int) -> list[str]:
     root = _artifact_root_for(tracking_uri)
     if root:
         cmd += ["--default-artifact-root", root]
+    if _harness_app_registered():  # experiments open on their runs (harness/mlflow_app.py)
+        from harness.mlflow_app import APP_NAME
+
+        cmd += ["--app-name", APP_NAME]
     return cmd
+
+
+def _harness_app_registered() -> bool:
+    """Whether the installed package registers the ``mlflow.app`` plugin (an install from an
+    older checkout does not: then the plain UI)."""
+    import importlib.metadata
+
+    from harness.mlflow_app import APP_NAME
+
+    return any(ep.name == APP_NAME for ep in importlib.metadata.entry_points(group="mlflow.app"))
 
 
 def cmd_ui(args: argparse.Namespace, argv: Sequence[str]) -> int:
