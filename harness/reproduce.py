@@ -11,6 +11,7 @@ to the parent run.
 from __future__ import annotations
 
 import datetime as _dt
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,34 @@ def _log_probe(
     return type(table)(runs, table.curves)
 
 
+def _log_report_views(tracker: Any, run_id: str, outcome: Any, paths: Any) -> None:
+    """What the MLflow artifact viewer shows at the top of a claim's parent run, next to
+    ``report/``: ``summary.md`` (the report's text), ``figure.png`` (its first figure) and
+    ``verdicts.json`` (an MLflow table: one row per check with its verdict)."""
+    import pandas as pd
+
+    tracker.log_text(run_id, Path(paths.markdown).read_text(encoding="utf-8"), "summary.md")
+    if paths.figures:
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "figure.png"
+            copy.write_bytes(Path(paths.figures[0]).read_bytes())
+            tracker.log_file(run_id, copy)
+    rows = [
+        {
+            "check": c.id,
+            "verdict": str(c.verdict.value),
+            "claim": c.claim,
+            "protocols": ", ".join(
+                f"{name}: {r.verdict.value!s}" for name, r in c.protocols.items()
+            ),
+            "explanation": c.explanation,
+        }
+        for c in outcome.checks
+    ]
+    if rows:
+        tracker.log_table(run_id, pd.DataFrame(rows), "verdicts.json")
+
+
 def reproduce_claim(
     claim_id: str,
     *,
@@ -160,8 +189,9 @@ def reproduce_claim(
     fresh: bool = True,
     command: str | None = None,
     study_plots: bool = False,
-    echo: Any = print,
+    echo: Any = None,
     blas_threads: int | None = None,
+    on_protocol_done: Any = None,
 ) -> ReproduceResult:
     """Run, judge and report one claim (see the module docstring).
 
@@ -180,6 +210,10 @@ def reproduce_claim(
     from harness.study.runner import reset_study, run_sweep
     from harness.tracking import Tracker, provenance_tags
 
+    if echo is None:  # the harness's messages go through logging (harness.terminal)
+        import logging
+
+        echo = logging.getLogger("harness").info
     t0 = time.perf_counter()
     claim = load_claim(claim_id, budget=budget)
     check_probe_claim(claim)
@@ -257,6 +291,8 @@ def reproduce_claim(
             if probes:  # a mixed claim: the probe measures' columns exist, as NaN
                 tables[protocol] = pad_for_claim(claim, tables[protocol])
             n_runs += len(tables[protocol])
+            if on_protocol_done is not None:  # the overall bar of a multi-claim command
+                on_protocol_done(f"{claim.id}/{protocol}")
         outcome = evaluate_claim(claim, tables)
     except BaseException as exc:
         tracker.set_tags(parent, {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
@@ -284,6 +320,7 @@ def reproduce_claim(
     )
     tracker.log_metrics(parent, [("claim/runs", float(n_runs), 0), ("claim/wall_time_s", wall, 0)])
     tracker.log_dir(parent, paths.directory, "report")
+    _log_report_views(tracker, parent, outcome, paths)
     tracker.end_run(parent, "completed")
     return ReproduceResult(
         claim_id=claim.id,

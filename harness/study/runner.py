@@ -160,11 +160,12 @@ class _Progress:
     def update(self, best: float | None, state: str) -> None:
         if self.bar is None:
             return
-        self.bar.update(1)
         post = {"last": state}
         if best is not None:
             post["best"] = f"{self.metric}={best:.4g}"
-        self.bar.set_postfix(post)
+        # one refresh per trial: the postfix without a redraw, then the count with one
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(1)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -268,7 +269,9 @@ class SweepRunner:
     def _open_study(self, storage: Any) -> Any:
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        from harness.terminal import optuna_verbosity
+
+        optuna.logging.set_verbosity(optuna_verbosity())
         sampler = (
             optuna.samplers.RandomSampler(seed=self.spec.seed)
             if self.design_based
