@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ._scratch import Scratch
 from .activations import Activation, sigmoid
 from .base import Array, Layer, Optimizer
 from .layers import BatchNorm, Dense, Dropout, Flatten, Reshape
@@ -84,24 +85,37 @@ class _StackedLayer:
 
 
 class _StackedDense(_StackedLayer):
+    def __init__(self, layers: list[Layer]) -> None:
+        super().__init__(layers)
+        self._scratch = Scratch()  # outputs in reused buffers: a fresh 256 kB array page-faults
+
     def forward(self, x: Array) -> Array:
         W = self.params["W"]
         self._x = x
-        out = np.matmul(x, W)
+        out = np.matmul(
+            x, W, out=self._scratch.empty("out", (x.shape[0], x.shape[1], W.shape[2]), W.dtype)
+        )
         if "b" in self.params:
             out += self.params["b"][:, None, :]
         return out
 
     def backward(self, dout: Array) -> Array:
         x, W = self._x, self.params["W"]
+        R, N = x.shape[0], x.shape[1]
         np.matmul(x.transpose(0, 2, 1), dout, out=self.grads["W"])
         if "b" in self.grads:
             # a product with a ones vector, as the unstacked layer: the same rounding
-            ones = np.ones((x.shape[0], 1, x.shape[1]), dtype=dout.dtype)
-            self.grads["b"][...] = np.matmul(ones, dout)[:, 0]
+            ones = self._scratch.ones("ones", (R, 1, N), dout.dtype)
+            db = np.matmul(ones, dout, out=self._scratch.empty("db", (R, 1, W.shape[2]), W.dtype))
+            self.grads["b"][...] = db[:, 0]
         if not self.needs_input_grad:
             return x[:0]
-        return np.matmul(dout, W.transpose(0, 2, 1))
+        dx = self._scratch.empty("dx", (R, N, W.shape[1]), W.dtype)
+        return np.matmul(dout, W.transpose(0, 2, 1), out=dx)
+
+    def drop(self, keep: Array) -> None:
+        super().drop(keep)
+        self._scratch.clear()
 
 
 class _StackedActivation(_StackedLayer):
@@ -266,21 +280,28 @@ class _StackedCrossEntropy(_StackedLoss):
                 return None
         elif t.shape != y.shape:
             return None
-        z = y - y.max(axis=2, keepdims=True)
+        # all R·N rows at once, with the unstacked loss's tricks: the row maxima down the
+        # columns of a transposed copy and the row sums as a GEMV (NumPy's axis reductions over
+        # K ~ 10 columns loop per row)
+        y2 = y.reshape(R * N, K)
+        row_max = np.maximum.reduce(np.ascontiguousarray(y2.T), axis=0)
+        z = y2 - row_max[:, None]
         e = np.exp(z)
-        s = e.sum(axis=2, keepdims=True)
+        s = np.dot(e, np.ones(K, dtype=y.dtype))[:, None]
         log_s = np.log(s)
         if t.shape == (R, N):
-            self._idx = (np.arange(R)[:, None], np.arange(N)[None, :], t)
+            self._idx = (np.arange(R * N), t.reshape(-1))
             self._T: Array | None = None
-            loss = (log_s.sum(axis=(1, 2)) - z[self._idx].sum(axis=1)) / N
+            picked = z[self._idx].reshape(R, N)
+            loss = (log_s.reshape(R, N).sum(axis=1) - picked.sum(axis=1)) / N
         else:
-            self._T = t.astype(y.dtype, copy=False)
+            self._T = t.reshape(R * N, K).astype(y.dtype, copy=False)
             z -= log_s
-            loss = -np.sum(self._T * z, axis=(1, 2)) / N
-            self._t_sum = self._T.sum(axis=2, keepdims=True)
+            loss = -np.sum((self._T * z).reshape(R, N * K), axis=1) / N
+            self._t_sum = np.dot(self._T, np.ones(K, dtype=y.dtype))[:, None]
         e /= s
         self._p = e
+        self._shape = (R, N, K)
         return np.asarray(loss, dtype=np.float64)
 
     def _fast_backward(self) -> Array:
@@ -291,8 +312,8 @@ class _StackedCrossEntropy(_StackedLoss):
         else:  # p·Σ_k t_k − t, which is p − t bit for bit when the rows sum to 1
             g = p * self._t_sum
             g -= self._T
-        g *= 1.0 / p.shape[1]
-        return g
+        g *= 1.0 / self._shape[1]
+        return g.reshape(self._shape)
 
 
 class _StackedMSE(_StackedLoss):
@@ -386,7 +407,11 @@ class StackedSequential:
         for name, arr in nets[0].params.items():
             self._offsets[name] = (offset, arr.shape)
             offset += arr.size
-        self._flat = np.stack([net._flat_params for net in nets])  # (R, total)
+        # two contiguous (R, n) blocks, weights ("decay") and the rest ("other"): the optimizer
+        # then runs on contiguous arrays, as it does unstacked on a network's flat groups
+        flat = np.stack([net._flat_params for net in nets])  # (R, total)
+        self._decay = np.ascontiguousarray(flat[:, : self._n_decay])
+        self._other = np.ascontiguousarray(flat[:, self._n_decay :])
         self.layers = [
             _stacked_layer([net.layers[i] for net in nets]) for i in range(len(nets[0].layers))
         ]
@@ -401,25 +426,25 @@ class StackedSequential:
         ][::-1]
 
     def _bind_views(self) -> None:
-        """Point every stacked layer's params/grads at (R, *shape) views of the flat arrays."""
-        R = self._flat.shape[0]
-        self._gflat = np.zeros_like(self._flat)
+        """Point every stacked layer's params/grads at (R, *shape) views of the group blocks."""
+        R, n = self._decay.shape[0], self._n_decay
+        self._gdecay = np.zeros_like(self._decay)
+        self._gother = np.zeros_like(self._other)
         for sl, layer in zip(self.layers, self.nets[0].layers):
             for key in layer.params:
                 o, shape = self._offsets[f"{layer.name}.{key}"]
                 size = math.prod(shape)
-                sl.params[key] = self._flat[:, o : o + size].reshape(R, *shape)
-                sl.grads[key] = self._gflat[:, o : o + size].reshape(R, *shape)
-        self._make_groups()
-
-    def _make_groups(self) -> None:
-        n = self._n_decay
-        groups = {"decay": (0, n), "other": (n, self._flat.shape[1])}
+                p, g = (self._decay, self._gdecay) if o < n else (self._other, self._gother)
+                o = o if o < n else o - n
+                sl.params[key] = p[:, o : o + size].reshape(R, *shape)
+                sl.grads[key] = g[:, o : o + size].reshape(R, *shape)
         self._group_params = ParamDict(
-            {k: self._flat[:, a:b] for k, (a, b) in groups.items() if b > a}
+            {k: v for k, v in (("decay", self._decay), ("other", self._other)) if v.shape[1]}
         )
         self._group_params.decay_keys = frozenset({"decay"})
-        self._group_grads = {k: self._gflat[:, a:b] for k, (a, b) in groups.items() if b > a}
+        self._group_grads = {
+            k: v for k, v in (("decay", self._gdecay), ("other", self._gother)) if v.shape[1]
+        }
 
     @property
     def n_replicates(self) -> int:
@@ -441,7 +466,7 @@ class StackedSequential:
             outputs.append(h)
         losses = self.loss.forward(h, t)
         if self.regularizers:
-            losses = losses + _penalties(self.regularizers, self._flat[:, : self._n_decay])
+            losses = losses + _penalties(self.regularizers, self._decay)
         return np.asarray(losses, dtype=np.float64)
 
     def backward(self) -> None:
@@ -449,9 +474,8 @@ class StackedSequential:
         dout = self.loss.backward()
         for layer in self._backward_layers:
             dout = layer.backward(dout)
-        decay, ddecay = self._flat[:, : self._n_decay], self._gflat[:, : self._n_decay]
         for reg in self.regularizers:
-            reg.add_gradient(decay, ddecay)
+            reg.add_gradient(self._decay, self._gdecay)
 
     def train_step(self, x: Array, t: Array, optimizer: Optimizer) -> Array:
         """One update of every replicate: ``x`` (R, N, ...), ``t`` (R, N, ...) -> losses (R,).
@@ -469,29 +493,30 @@ class StackedSequential:
                 self.non_finite[int(r)] = self._non_finite_report(
                     int(r), float(losses[r]), self._input, self._outputs
                 )
-            before = self._flat[bad].copy()
+            before = (self._decay[bad], self._other[bad])  # fancy indexing copies
         self.backward()
         if self.telemetry:
             stats = self._activation_statistics(self._outputs)
             self._gradient_norms(stats)
-            snapshot = self._flat[:, : self._n_decay].copy()
+            snapshot = self._decay.copy()
         optimizer.update(self._group_params, self._group_grads)
         if self.telemetry:
             self._update_norms(stats, snapshot)
             self.last_telemetry = stats
         if bad.any():
-            self._flat[bad] = before
+            self._decay[bad], self._other[bad] = before
         return losses
 
     @property
-    def flat_params(self) -> Array:
-        """Every replicate's parameters, one row each: (R, n_params) (updated in place)."""
-        return self._flat
+    def group_params(self) -> dict[str, Array]:
+        """Every replicate's parameters in two blocks, one row per replicate: ``"decay"`` (the
+        weights, (R, n_decay)) and ``"other"`` (biases, batch-norm gamma/beta); updated in place."""
+        return dict(self._group_params)
 
     @property
-    def flat_grads(self) -> Array:
-        """The gradients of :attr:`flat_params`, same layout."""
-        return self._gflat
+    def group_grads(self) -> dict[str, Array]:
+        """The gradients of :attr:`group_params`, same keys and shapes."""
+        return dict(self._group_grads)
 
     def _non_finite_report(self, r: int, loss: float, x: Array, outputs: list[Array]) -> str:
         where = "the loss itself (every layer output is finite)"
@@ -553,7 +578,7 @@ class StackedSequential:
 
     def _update_norms(self, stats: list[dict[str, float]], snapshot: Array) -> None:
         R = self.n_replicates
-        delta_all = self._flat[:, : self._n_decay] - snapshot
+        delta_all = self._decay - snapshot
         for name, W, _ in self._weight_views():
             o, _ = self._offsets[name]
             size = W[0].size
@@ -568,7 +593,8 @@ class StackedSequential:
         their replicates' own networks."""
         for row in range(self.n_replicates) if rows is None else rows:
             net = self.nets[self.members[row]]
-            np.copyto(net._flat_params, self._flat[row])
+            np.copyto(net._flat_params[: self._n_decay], self._decay[row])
+            np.copyto(net._flat_params[self._n_decay :], self._other[row])
             for sl, layer in zip(self.layers, net.layers):
                 for key, arr in sl.state.items():
                     np.copyto(layer.state[key], arr[row])
@@ -584,7 +610,8 @@ class StackedSequential:
         if len(keep) == self.n_replicates:
             return
         self.members = [self.members[i] for i in keep]
-        self._flat = np.ascontiguousarray(self._flat[keep])
+        self._decay = np.ascontiguousarray(self._decay[keep])
+        self._other = np.ascontiguousarray(self._other[keep])
         for sl in self.layers:
             for key in list(sl.state):
                 sl.state[key] = np.ascontiguousarray(sl.state[key][keep])

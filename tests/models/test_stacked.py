@@ -164,14 +164,14 @@ def test_a_non_finite_replicate_is_reported_and_not_updated():
     x, t = _batch()
     x[1, 0, 0] = np.nan
     stack = StackedSequential(_nets(layers))
-    before = stack.flat_params.copy()
+    before = stack.group_params["decay"].copy()
     losses = stack.train_step(x, t, OPTIMIZERS.build("sgd"))
     assert not np.isfinite(losses[1]) and np.isfinite(losses[[0, 2]]).all()
     assert stack.non_finite == {
         1: f"loss is {losses[1]} (not finite); first non-finite value: the input batch"
     }
-    np.testing.assert_array_equal(stack.flat_params[1], before[1])
-    assert not np.array_equal(stack.flat_params[0], before[0])
+    np.testing.assert_array_equal(stack.group_params["decay"][1], before[1])
+    assert not np.array_equal(stack.group_params["decay"][0], before[0])
 
 
 def test_networks_that_cannot_be_stacked_are_refused_with_the_reason():
