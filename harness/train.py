@@ -37,6 +37,7 @@ __all__ = [
     "Trainer",
     "fit",
     "needs_timing",
+    "strings_in",
 ]
 
 #: every status a run can end with
@@ -498,22 +499,28 @@ STACKED_TIMING_NOTE = (
 )
 
 
-def needs_timing(obj: Any) -> bool:
-    """Whether a metric name, a measure spec or any nesting of them (mappings, lists,
-    dataclasses) refers to a timing measure: a name under :data:`TIMING_PREFIXES` or a measure
-    named in :data:`TIMING_MEASURES`."""
+def strings_in(obj: Any, depth: int = 8) -> Iterator[str]:
+    """Every string in a nesting of mappings (keys and values), sequences and objects with
+    attributes (dataclasses, components), ``depth`` levels deep."""
     if isinstance(obj, str):
-        return obj.startswith(TIMING_PREFIXES) or obj in TIMING_MEASURES
-    if isinstance(obj, Mapping):
-        return any(needs_timing(k) or needs_timing(v) for k, v in obj.items())
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return any(needs_timing(v) for v in obj)
-    if hasattr(obj, "__dataclass_fields__") or hasattr(obj, "__dict__"):
-        try:
-            return needs_timing(dict(vars(obj)))
-        except TypeError:
-            return False
-    return False
+        yield obj
+    elif depth <= 0:
+        return
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from strings_in(k, depth - 1)
+            yield from strings_in(v, depth - 1)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for v in obj:
+            yield from strings_in(v, depth - 1)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        yield from strings_in(dict(vars(obj)), depth - 1)
+
+
+def needs_timing(obj: Any) -> bool:
+    """Whether a metric name, a measure spec or any nesting of them refers to a timing measure:
+    a name under :data:`TIMING_PREFIXES` or a measure named in :data:`TIMING_MEASURES`."""
+    return any(s.startswith(TIMING_PREFIXES) or s in TIMING_MEASURES for s in strings_in(obj))
 
 
 class StackedTrainer:
@@ -546,7 +553,7 @@ class StackedTrainer:
         """Why these trainers cannot train stacked, or None."""
         from models.network import Sequential
         from models.optimizers import GradientOptimizer
-        from models.stacked import stacking_unsupported
+        from models.stacked import STACK_MAX_MACS, stacking_pays, stacking_unsupported
 
         if len(trainers) < 2:
             return "one replicate: nothing to stack"
@@ -567,6 +574,16 @@ class StackedTrainer:
                 return f"replicate {i}: its training data differ from replicate 0's"
             if t.network.get_config() != first.network.get_config():
                 return f"replicate {i}: its network differs from replicate 0's"
+        widths = [first.network.input_shape[0]] if first.network.input_shape else []
+        widths += [
+            layer.params["W"].shape[1] for layer in first.network.layers if "W" in layer.params
+        ]
+        batch = first.settings.batch_size
+        if not stacking_pays(len(trainers), batch, widths):
+            return (
+                f"at batch {batch} this network's step is GEMM-bound (over "
+                f"{STACK_MAX_MACS:,} multiply-adds per replicate): unstacked is as fast"
+            )
         return None
 
     def run(self) -> list[History]:

@@ -27,6 +27,7 @@ own network, which is what evaluation, saving and the caller's records use.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -42,7 +43,7 @@ from .network import Sequential
 from .optimizers import ParamDict
 from .regularizers import L1, L2
 
-__all__ = ["StackedSequential", "stacking_unsupported"]
+__all__ = ["StackedSequential", "stacking_pays", "stacking_unsupported"]
 
 _STACKABLE = (Dense, Dropout, BatchNorm, Flatten, Reshape, Activation)
 
@@ -623,3 +624,22 @@ class StackedSequential:
             for slots in state.values():
                 for name in slots:
                     slots[name] = np.ascontiguousarray(slots[name][keep])
+
+
+#: Above this many multiply-adds per replicate and step (batch × weights), a step is GEMM-bound:
+#: stacking gains nothing there and its batch gathers cost memory traffic. Measured with
+#: ``benchmarks/replicates.py``: the 784-100×4-10 MLP (109 k weights) gained at batch 32 and
+#: broke even or lost from batch 128; the digits MLP (7.4 k weights) gained up to batch 512.
+STACK_MAX_MACS = 4_000_000
+
+
+def stacking_pays(n_replicates: int, batch_size: int, widths: Sequence[int]) -> bool:
+    """Whether training ``n_replicates`` stacked is expected to be faster than one by one, for
+    an MLP of layer widths ``widths`` (input first) at ``batch_size``.
+
+    A step of the zoo's small networks is mostly per-call overhead, which stacking shares; a
+    large step is GEMM-bound (see :data:`STACK_MAX_MACS`). The harness stacks where this says
+    so and trains unstacked elsewhere, so stacking is never the slower choice.
+    """
+    weights = sum(a * b for a, b in itertools.pairwise(widths))
+    return n_replicates >= 2 and batch_size * weights <= STACK_MAX_MACS

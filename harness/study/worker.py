@@ -44,6 +44,9 @@ class TrialTask:
     keep_weights: bool = True
     #: train the replicates as one stacked model when the model allows (harness.train.StackedTrainer)
     stack: bool = False
+    #: the replicate index of each config (default 0, 1, ...): the driver leaves out the
+    #: replicates it reuses from the run cache
+    replicate_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -203,15 +206,16 @@ def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
             outcome.pruned_at_epoch = epoch
     for i, run in enumerate(runs):
         h = run.trainer.history
+        index = task.replicate_ids[i] if task.replicate_ids else i
         rep = ReplicateOutcome(
-            replicate=i,
+            replicate=index,
             seed=int(task.configs[i]["seed"]),
             status=h.status,
             reason=h.reason,
             records=h.records,
             summary=h.summary(),
         )
-        if task.keep_weights and i == 0 and h.status != "diverged":
+        if task.keep_weights and index == 0 and h.status != "diverged":
             rep.network_config = run.network.get_config()
             rep.model_npz = _weights_bytes(run.network)
         outcome.replicates.append(rep)

@@ -195,3 +195,16 @@ def test_timing_measures_are_recognised():
     assert needs_timing({"t": {"name": "time_to", "metric": "val/accuracy"}})
     assert needs_timing([{"metric": "time/train_s"}])
     assert not needs_timing({"name": "final", "metric": "val/accuracy"})
+
+
+def test_claim_protocols_that_feed_a_timing_measure_train_unstacked():
+    from harness.claims import load_claim
+    from harness.reproduce import _protocol_stacking, timing_protocols
+
+    claim = load_claim("batch_size", budget="quick")
+    timing = timing_protocols(claim)
+    # B2 reads throughput from `timing`; B4 reads time to target from shared_lr and fastest_lr
+    assert timing == {"timing", "shared_lr", "fastest_lr"}
+    assert not _protocol_stacking(claim, "timing", None)
+    assert _protocol_stacking(claim, "tuned_lr", None)
+    assert not _protocol_stacking(claim, "tuned_lr", False)

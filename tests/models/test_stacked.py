@@ -187,3 +187,12 @@ def test_networks_that_cannot_be_stacked_are_refused_with_the_reason():
         ]
     ).build((1, 5), rng=np.random.default_rng(0))
     assert "conv1d" in (stacking_unsupported(conv) or "")
+
+
+def test_stacking_is_chosen_only_where_it_pays():
+    from models.stacked import stacking_pays
+
+    digits, big = [64, 100, 10], [784, 100, 100, 100, 100, 10]
+    assert stacking_pays(10, 1, digits) and stacking_pays(3, 512, digits)
+    assert stacking_pays(10, 8, big) and not stacking_pays(10, 512, big)
+    assert not stacking_pays(1, 8, digits)  # one replicate: nothing to share
