@@ -1,4 +1,4 @@
-"""The ``harness`` command line: train, sweep, reproduce, ui, list, demo.
+"""The ``harness`` command line: train, sweep, reproduce, ui, dashboard, list, demo.
 
 Every command has ``--help``. One error path for every mistake a user can make (a bad YAML value,
 an unknown component, a command-line option out of range, missing or non-finite data, a store that
@@ -264,7 +264,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         os.environ["HARNESS_DATA_DIR"] = args.data_dir
     run = build_run(config, progress=not args.no_progress, data_dir=args.data_dir, resolved=True)
     tracker = Tracker(args.tracking_uri)
-    experiment_id = tracker.experiment(args.experiment or name)
+    experiment_id = tracker.experiment(
+        args.experiment or name, description=f"harness train {args.config}"
+    )
     run_id = open_run(
         tracker,
         experiment_id,
@@ -341,8 +343,11 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _warn("sweep", warning)
     if args.fresh:
         reset_study(spec.name, storage)
+    from harness.redact import redact_text
+
     print(
-        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), storage {storage}",
+        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), "
+        f"storage {redact_text(storage)}",
         flush=True,
     )
     try:
@@ -364,7 +369,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             cache=not args.no_cache,
         )
     except SweepInterrupted as exc:
-        print(f"harness sweep: {exc}", file=sys.stderr)
+        print(f"harness sweep: {redact_text(str(exc))}", file=sys.stderr)
         return 130 if "interrupted" in str(exc) else 1
     print(result.summary_text)
     from harness.runlog import run_url
@@ -449,10 +454,11 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
         _print_claim(result)
         results.append(result)
     if len(results) > 1:
-        from harness.claims import write_index
+        from harness.reproduce import write_book_for
 
-        _, index_html = write_index(Path(args.reports_dir), [r.outcome for r in results])
-        print(f"\nindex of the reports: {index_html}")
+        index_html = write_book_for(results, args.reports_dir, tracking_uri=args.tracking_uri)
+        total = sum(r.wall_time_s for r in results)
+        print(f"\nreport book ({len(results)} claims, {total:.0f} s): {index_html}")
     from harness.tracking import resolve_tracking_uri
 
     print(
@@ -488,15 +494,22 @@ def cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return _reproduce(args, argv, claim_ids)
 
 
+#: What ``harness demo`` (``make demo``) reproduces: the three headline claims, in minutes;
+#: ``harness reproduce --all`` runs the whole catalogue.
+DEMO_CLAIMS = ("batch_size", "mse_vs_ce", "sigmoid_vs_relu")
+
+
 def cmd_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.claims import list_claims
 
     print(
-        "nn-harness demo: reproducing every claim of the tutorial documents at the quick budget "
-        f"with {args.jobs} worker(s); every run is logged to MLflow.",
+        f"nn-harness demo: reproducing the headline claims ({', '.join(DEMO_CLAIMS)}) at the "
+        f"quick budget with {args.jobs} worker(s); every run is logged to MLflow. "
+        "`harness reproduce --all` runs the whole catalogue.",
         flush=True,
     )
-    code = _reproduce(args, argv, list_claims())
+    claims = [c for c in DEMO_CLAIMS if c in list_claims()]
+    code = _reproduce(args, argv, claims)
     index = Path(args.reports_dir) / "index.html"
     print("\nDone. Open the reports:")
     print(f"  {index.resolve()}  (and reports/<claim>/report.md)")
@@ -548,6 +561,34 @@ def cmd_ui(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return 0
     os.execvpe(cmd[0], cmd, env)
     return 0  # pragma: no cover (exec does not return)
+
+
+# -- dashboard -------------------------------------------------------------------------------------
+def cmd_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.dashboard import resolve_target, serve
+    from harness.stores import check_optuna_storage, check_port_free
+    from harness.study.storage import legacy_storage_urls
+
+    if args.storage:
+        check_optuna_storage(args.storage)
+    check_port_free(args.host, args.port)
+    target = resolve_target(args.study, storage_url=args.storage)
+    what = f"study {target.study_name!r}" if target.study_name else "every study"
+    print(
+        f"optuna-dashboard on {target.url(args.host, args.port)} ({what}; storage "
+        f"{target.storage_url}); Ctrl-C stops it",
+        flush=True,
+    )
+    if args.study is None and not args.storage:
+        for url in legacy_storage_urls():
+            print(
+                f"  (a study of the older layout has its own journal: {url}; "
+                "`harness dashboard <study>` opens it)"
+            )
+    if args.dry_run:
+        return 0
+    serve(target, host=args.host, port=args.port)
+    return 0
 
 
 # -- list ----------------------------------------------------------------------------------------
@@ -642,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--storage",
         default=None,
-        help="Optuna storage URL (default: journal file mlruns/optuna/<study>.journal; "
+        help="Optuna storage URL (default: the journal file mlruns/optuna/studies.journal; "
         "postgresql://..., redis://... for several hosts)",
     )
     p.add_argument(
@@ -681,9 +722,10 @@ def build_parser() -> argparse.ArgumentParser:
     def add_reproduce_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--budget",
-            choices=("quick", "full"),
+            choices=("tiny", "quick", "full"),
             default="quick",
-            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D",
+            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D; "
+            "tiny: 1 seed, 1-2 epochs, a smoke test (claims that define it)",
         )
         p.add_argument(
             "--jobs", "-j", type=_int_at_least(1), default=2, help="worker processes (default 2)"
@@ -717,15 +759,18 @@ def build_parser() -> argparse.ArgumentParser:
         "attach them to the claim's MLflow parent run.",
     )
     p.add_argument("claims", nargs="*", help="claim ids (see `harness list`) or claim YAML files")
-    p.add_argument("--all", action="store_true", help="every claim, plus reports/index.html")
+    p.add_argument(
+        "--all", action="store_true", help="every claim, plus the report book reports/index.html"
+    )
     add_reproduce_options(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser(
         "demo",
-        help="the main job on embedded data: every claim at the quick budget, with reports",
-        description="What `make demo` runs: `harness reproduce --all --budget quick`, then says "
-        "where the reports and the MLflow UI are.",
+        help="the main job on embedded data: the three headline claims at the quick budget",
+        description="What `make demo` runs: `harness reproduce batch_size mse_vs_ce "
+        "sigmoid_vs_relu --budget quick` (the headline claims, a few minutes), then says where "
+        "the reports and the MLflow UI are. `harness reproduce --all` runs every claim.",
     )
     add_reproduce_options(p)
     p.set_defaults(func=cmd_demo)
@@ -740,6 +785,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     _add_common(p, data=False)
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser(
+        "dashboard",
+        help="start optuna-dashboard on the sweeps' Optuna storage, bound to 127.0.0.1",
+        description="Serve optuna-dashboard (trials, history, importances, parallel coordinates) "
+        "on the storage `harness sweep` writes: the shared journal mlruns/optuna/studies.journal "
+        "(every study), or --storage. Naming a study opens its page.",
+    )
+    p.add_argument("study", nargs="?", default=None, help="a study name (default: all studies)")
+    p.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default: the sweeps' journal)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="say what would be served, and serve nothing"
+    )
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser(
         "list",
@@ -764,9 +827,11 @@ def _add_debug(p: argparse.ArgumentParser, *, default: Any) -> None:
 
 
 def _print_error(prog: str, message: str, hint: str | None) -> None:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    from harness.redact import redact_text  # a password in a storage URL is never printed
+
+    print(f"{prog}: error: {redact_text(message)}", file=sys.stderr)
     for line in (hint or "").splitlines()[:MAX_HINT_LINES]:
-        print(f"  {line}", file=sys.stderr)
+        print(f"  {redact_text(line)}", file=sys.stderr)
 
 
 def _command_of(argv: Sequence[str]) -> argparse.ArgumentParser | None:

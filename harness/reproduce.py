@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import flatten
+from harness.redact import redact_text
 
-__all__ = ["ReproduceResult", "reproduce_all", "reproduce_claim", "run_table"]
+__all__ = ["ReproduceResult", "reproduce_all", "reproduce_claim", "run_table", "write_book_for"]
 
 #: harness run statuses → the claim engine's run statuses
 _STATUS = {
@@ -151,15 +152,26 @@ def reproduce_claim(
     the claims share baseline runs.
     """
     from harness.claims import evaluate_claim, load_claim, write_report
+    from harness.claims.probes import (
+        check_probe_claim,
+        is_probe_protocol,
+        pad_for_claim,
+        run_probe_protocol,
+    )
     from harness.study.runner import reset_study, run_sweep
     from harness.tracking import Tracker, provenance_tags
 
     t0 = time.perf_counter()
     claim = load_claim(claim_id, budget=budget)
+    check_probe_claim(claim)
     command = command or f"harness reproduce {claim.id} --budget {budget} --jobs {jobs}"
     tracker = Tracker(tracking_uri)
     experiment = f"claim-{claim.id}"
-    experiment_id = tracker.experiment(experiment)
+    experiment_id = tracker.experiment(
+        experiment,
+        description=f"{claim.title} (claim {claim.id}; reports/{claim.id}/report.html)",
+        tags={"harness.claim": claim.id, "claim.seed_files": ",".join(claim.seed_files)},
+    )
     tags = provenance_tags(command)
     tags.update(
         {
@@ -185,7 +197,13 @@ def reproduce_claim(
     tables: dict[str, Any] = {}
     n_runs = 0
     try:
+        probes = [p for p in claim.protocols_to_run() if is_probe_protocol(claim, p)]
+        for protocol in probes:  # no training: evaluated here, in seconds
+            tables[protocol] = run_probe_protocol(claim, protocol, echo=echo)
+            n_runs += len(tables[protocol])
         for protocol in claim.protocols_to_run():
+            if protocol in probes:
+                continue
             spec = _study_spec(claim, protocol, budget)
             if fresh:
                 reset_study(spec.name, storage)
@@ -209,6 +227,8 @@ def reproduce_claim(
                 cache=cache,
             )
             tables[protocol] = run_table(result.entries, protocol)
+            if probes:  # a mixed claim: the probe measures' columns exist, as NaN
+                tables[protocol] = pad_for_claim(claim, tables[protocol])
             n_runs += len(tables[protocol])
         outcome = evaluate_claim(claim, tables)
     except BaseException as exc:
@@ -217,12 +237,12 @@ def reproduce_claim(
         raise
     wall = time.perf_counter() - t0
     meta = {
-        "command": command,
+        "command": redact_text(command),
         "git_commit": tags.get("git.commit", "unknown")
         + (" (dirty)" if tags.get("git.dirty") == "true" else ""),
         "budget": budget,
         "wall_time_s": round(wall, 1),
-        "tracking_uri": tracker.tracking_uri,
+        "tracking_uri": redact_text(tracker.tracking_uri),
         "experiment_name": experiment,
         "experiment_id": experiment_id,
         "parent_run_id": parent,
@@ -252,13 +272,40 @@ def reproduce_claim(
     )
 
 
+def write_book_for(
+    results: Sequence[ReproduceResult],
+    reports_dir: str | Path,
+    *,
+    tracking_uri: str | None = None,
+) -> Path:
+    """The report book (:mod:`harness.claims.book`) over ``results``; returns ``index.html``."""
+    from harness.claims import load_claim
+    from harness.claims.book import BookEntry, write_book
+    from harness.runlog import run_url
+    from harness.tracking import Tracker
+
+    tracker = Tracker(tracking_uri)
+    entries = [
+        BookEntry.from_result(
+            r,
+            load_claim(r.claim_id, budget=r.budget),
+            run_url=run_url(tracker, r.experiment_id, r.parent_run_id),
+        )
+        for r in results
+    ]
+    budgets = sorted({r.budget for r in results})
+    _md, html, _json = write_book(Path(reports_dir), entries, budget=", ".join(budgets))
+    return html
+
+
 def reproduce_all(
     claim_ids: Sequence[str] | None = None, *, reports_dir: str | Path = "reports", **kwargs: Any
 ) -> tuple[list[ReproduceResult], Path]:
-    """Reproduce several claims (all by default) and write the index; returns (results, index)."""
-    from harness.claims import list_claims, write_index
+    """Reproduce several claims (all by default) and write the report book; returns (results,
+    the book's ``index.html``)."""
+    from harness.claims import list_claims
 
     ids = list(claim_ids or list_claims())
     results = [reproduce_claim(cid, reports_dir=reports_dir, **kwargs) for cid in ids]
-    _index_md, index_html = write_index(Path(reports_dir), [r.outcome for r in results])
-    return results, Path(index_html)
+    index_html = write_book_for(results, reports_dir, tracking_uri=kwargs.get("tracking_uri"))
+    return results, index_html

@@ -6,7 +6,9 @@ throughput measured on training steps only (warm-up steps excluded), the learnin
 request, the zoo's per-layer telemetry. Epoch 0 is the state at initialization, before any update.
 
 Guards turn failures into a status instead of an exception: a NaN/inf loss or an exploding loss
-ends the run as ``diverged`` with the reason. Callbacks (the study runner's Optuna pruning) run at
+ends the run as ``diverged`` with the reason, and so does a classifier that ends at chance
+(:func:`chance_reason`: final val accuracy within :data:`CHANCE_MARGIN` of the most frequent
+class's share, after collapsing from above it or with a val loss no lower than at init). Callbacks (the study runner's Optuna pruning) run at
 each epoch end and may stop the run by raising :class:`StopTraining`.
 
 :class:`Trainer` exposes the loop as a generator (:meth:`Trainer.epochs`) so that a caller can
@@ -27,6 +29,7 @@ from harness.runconfig import direction_of
 from models.base import NonFiniteError
 
 __all__ = [
+    "CHANCE_MARGIN",
     "STACK_REPLICATES",
     "STATUSES",
     "Callback",
@@ -35,6 +38,8 @@ __all__ = [
     "StopTraining",
     "TrainSettings",
     "Trainer",
+    "chance_level",
+    "chance_reason",
     "fit",
     "needs_timing",
     "strings_in",
@@ -51,6 +56,59 @@ STATUSES = (
     "failed",
     "interrupted",
 )
+
+
+#: A classifier whose final val accuracy is within this much of chance has not learned.
+CHANCE_MARGIN = 0.02
+#: ...and predicting one class for this share of the inputs means its output collapsed.
+CONSTANT_SHARE = 0.9
+
+
+def chance_level(y: np.ndarray) -> float:
+    """Accuracy of always predicting the most frequent class (labels or one-hot rows)."""
+    y = np.asarray(y)
+    labels = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
+    if labels.size == 0:
+        return math.nan
+    _, counts = np.unique(labels, return_counts=True)
+    return float(counts.max() / labels.size)
+
+
+def chance_reason(
+    records: Sequence[Mapping[str, float]],
+    chance: float,
+    modal_share: float = math.nan,
+    margin: float = CHANCE_MARGIN,
+) -> str:
+    """Why a run that ended at chance accuracy diverged, or "" when it did not.
+
+    Catalogue §5.6: a run whose validation accuracy drops to chance has diverged, which is not
+    the same as a slow run. Ending within ``margin`` of chance is divergence when the run was
+    above chance before (it collapsed), when it predicts one class for at least
+    :data:`CONSTANT_SHARE` of the validation inputs (``modal_share``: its output collapsed to a
+    constant), or when its val loss is no lower than at init; a run at chance that still spreads
+    its predictions and whose loss falls (a short or slow run) is left as it is.
+    """
+    if not records or not math.isfinite(chance):
+        return ""
+    final = records[-1].get("val/accuracy", math.nan)
+    if not math.isfinite(final) or final > chance + margin:
+        return ""
+    later = [r.get("val/accuracy", math.nan) for r in records[1:]]
+    peak = max((a for a in later if math.isfinite(a)), default=math.nan)
+    loss0 = records[0].get("val/loss", math.nan)
+    loss1 = records[-1].get("val/loss", math.nan)
+    head = (
+        f"final val accuracy {final:.3f} is within {margin:g} of chance ({chance:.3f}, the "
+        "most frequent class's share)"
+    )
+    if math.isfinite(peak) and peak > chance + margin:
+        return f"{head} after reaching {peak:.3f}: it collapsed"
+    if math.isfinite(modal_share) and modal_share >= CONSTANT_SHARE:
+        return f"{head}; it predicts one class for {modal_share:.0%} of the inputs: it collapsed"
+    if math.isfinite(loss0) and (not math.isfinite(loss1) or loss1 >= loss0):
+        return f"{head}; its val loss ({loss1:.4g}) is no lower than at init ({loss0:.4g})"
+    return ""
 
 
 class StopTraining(Exception):
@@ -84,6 +142,8 @@ class TrainSettings:
     eval_train: bool = True
     eval_batch_size: int = 2048
     warmup_steps: int = 20
+    #: resolved ``train.record`` block (harness.run_records), or None: nothing extra recorded
+    record: Mapping[str, Any] | None = None
 
     @classmethod
     def from_config(cls, train: Mapping[str, Any]) -> TrainSettings:
@@ -208,6 +268,20 @@ class Trainer:
         self._initial_loss: float | None = None
         self._best_monitor: float | None = None
         self._since_best = 0
+        self.recorder = self._make_recorder()
+
+    def _make_recorder(self) -> Any:
+        if not self.settings.record:
+            return None
+        from harness.run_records import RunRecorder, resolve_record
+
+        s, n = self.settings, self.splits.train.n
+        total = s.epochs * math.ceil(n / s.batch_size)
+        if s.max_steps is not None:
+            total = min(total, s.max_steps)
+        spec = resolve_record(s.record)
+        assert spec is not None
+        return RunRecorder(spec, self.splits.train.X, self.splits.train.y, total_steps=total)
 
     # -- evaluation ---------------------------------------------------------------------------
     def _evaluate(self, split: Any, prefix: str) -> dict[str, float]:
@@ -234,6 +308,8 @@ class Trainer:
             record.update(self._evaluate(self.splits.train, "train"))
         record.update(self._evaluate(self.splits.val, "val"))
         record["lr"] = float(getattr(self.optimizer, "current_lr", float("nan")))
+        if self.recorder is not None:  # train.record: weights, units, step windows
+            record.update(self.recorder.on_epoch(epoch, self.network))
         return record
 
     def _telemetry_at_init(self) -> dict[str, float]:
@@ -338,6 +414,8 @@ class Trainer:
             self._timed_steps += 1
             self._timed_samples += n
             self._timed_time += dt
+        if self.recorder is not None:  # after the timed step: not part of step times
+            self.recorder.on_step(self._steps, loss, self.network)
         if s.telemetry:
             for k, v in self.network.last_telemetry.items():
                 acc.telemetry[k] = acc.telemetry.get(k, 0.0) + v
@@ -468,8 +546,31 @@ class Trainer:
                 if self._steps
                 else "not measured: no training step"
             )
+        if h.status in ("completed", "max_steps", "early_stopped") and self._classifies():
+            why = chance_reason(h.records, chance_level(self.splits.val.y), self._modal_share())
+            if why:
+                h.status, h.reason = "diverged", why
         if self.splits.test is not None and h.records and h.status != "diverged":
             h.records[-1].update(self._evaluate(self.splits.test, "test"))
+
+    def _modal_share(self) -> float:
+        """Share of the validation inputs given the most frequent predicted class."""
+        try:
+            with np.errstate(all="ignore"):
+                out = self.network.predict(
+                    self.splits.val.X, batch_size=self.settings.eval_batch_size
+                )
+        except Exception:  # a broken network has no share; the other criteria still apply
+            return math.nan
+        out = np.asarray(out).reshape(out.shape[0], -1)
+        if out.shape[0] == 0 or out.shape[1] < 2:
+            return math.nan
+        _, counts = np.unique(out.argmax(axis=1), return_counts=True)
+        return float(counts.max() / out.shape[0])
+
+    def _classifies(self) -> bool:
+        net = self.network
+        return getattr(getattr(net, "loss", None), "task", "classification") == "classification"
 
     def _run_callbacks(self, epoch: int, record: Mapping[str, float]) -> None:
         for cb in self.callbacks:
@@ -570,6 +671,8 @@ class StackedTrainer:
                 return f"replicate {i}: its optimizer differs from replicate 0's"
             if t.settings != first.settings:
                 return f"replicate {i}: its train settings differ from replicate 0's"
+            if t.recorder is not None:
+                return "train.record reads the network at every step: replicates train one by one"
             if t.splits.train is not first.splits.train:
                 return f"replicate {i}: its training data differ from replicate 0's"
             if t.network.get_config() != first.network.get_config():

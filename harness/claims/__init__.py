@@ -12,11 +12,15 @@ rate), per-run measures, checks (statistic + rule) and figures. The flow::
 
 Verdicts are three-valued per protocol (supported / refuted / inconclusive, from a seed-cluster
 bootstrap CI against the rule) and combine across protocols into supported / refuted /
-conditional / inconclusive. Statistics, measures and figures are registries.
+conditional / inconclusive. Statistics, measures, figures and probes are registries; a protocol
+whose study has a ``probe`` block evaluates a registered probe instead of training
+(:mod:`harness.claims.probes`).
 """
 
 from __future__ import annotations
 
+# registered components that live outside measures.py / statistics.py (imported to register)
+from harness.claims import threshold_stats, weight_measures  # noqa: F401
 from harness.claims.engine import evaluate_claim
 from harness.claims.errors import ClaimError
 from harness.claims.figures import FIGURES
@@ -33,6 +37,9 @@ from harness.claims.results import RUN_STATUSES, RunTable
 from harness.claims.spec import CLAIMS_DIR, ClaimSpec, list_claims, load_claim, parse_claim
 from harness.claims.statistics import STATISTICS
 from harness.claims.verdicts import Verdict
+
+# registers the probes (PROBES) and their figures; after the imports above, which it builds on
+from harness.claims import probe_library  # noqa: F401  isort: skip
 
 __all__ = [
     "CLAIMS_DIR",

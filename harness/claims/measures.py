@@ -40,6 +40,7 @@ __all__ = [
     "MEASURES",
     "Measure",
     "MissingMetricError",
+    "censor_column",
     "compute_measures",
     "layer_columns",
 ]
@@ -95,6 +96,15 @@ class Measure(Component):
             if rule != "value":
                 return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[rule]
         return float(self.raw(run, curve))
+
+    def censor(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        """The value this run would have had at the end of its budget (NaN: no such value).
+
+        For the *-to-target measures, a run that never reaches the target has ``inf``; its true
+        value lies beyond the budget it trained for, which this returns (the last epoch, the
+        total train-step time, the steps taken). Reports turn an ``inf`` into a bound with it.
+        """
+        return math.nan
 
     def describe(self) -> str:
         """What the measure is, for reports."""
@@ -316,6 +326,9 @@ class EpochsTo(_ToTarget):
     def unit(self) -> str:
         return "epochs"
 
+    def censor(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        return float(curve["epoch"].max()) if len(curve) else math.nan
+
 
 @MEASURES.register("time_to")
 class TimeTo(_ToTarget):
@@ -354,6 +367,13 @@ class TimeTo(_ToTarget):
     @property
     def unit(self) -> str:
         return "s"
+
+    def censor(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        if not len(curve) or self.time_metric not in curve:
+            return math.nan
+        t = curve[self.time_metric].to_numpy(dtype=float)
+        t = np.where(curve["epoch"].to_numpy() == 0, 0.0, t)
+        return math.nan if np.isnan(t).any() else float(t.sum())
 
 
 @MEASURES.register("steps_to")
@@ -397,6 +417,12 @@ class StepsTo(_ToTarget):
     @property
     def unit(self) -> str:
         return "steps"
+
+    def censor(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        if not len(curve) or self.batch_param not in run:
+            return math.nan
+        batch = min(int(run[self.batch_param]), self.n_train)
+        return float(curve["epoch"].max()) * math.ceil(self.n_train / batch)
 
 
 @MEASURES.register("summary")
@@ -605,4 +631,21 @@ def compute_measures(
                     f"nor the summary columns ({', '.join(have)})",
                 ) from exc
         out[name] = np.asarray(vals, dtype=float)
+        if isinstance(m, _ToTarget):
+            # where the target was never reached (inf), the budget the run had: a bound
+            cens = [
+                m.censor(
+                    {str(k): v for k, v in rec.items()},
+                    by_run.get((rec["protocol"], int(rec["trial"]), int(rec["replicate"])), empty),
+                )
+                if math.isinf(v) and v > 0 and rec["status"] != "diverged"
+                else math.nan
+                for rec, v in zip(runs.to_dict("records"), vals)
+            ]
+            out[censor_column(name)] = np.asarray(cens, dtype=float)
     return out
+
+
+def censor_column(measure: str) -> str:
+    """The column holding a *-to-target measure's budget value where it is ``inf``."""
+    return f"{measure}@censor"

@@ -38,6 +38,8 @@ class StratumResult:
     estimate: float
     ci: tuple[float, float]
     verdict: Verdict
+    interval: str = ""  # method and level, e.g. "range of 6 seeds, 96.9 %"
+    set_aside: str = ""  # why the stratum does not decide the verdict (an arm diverged), or ""
 
 
 @dataclass
@@ -62,6 +64,11 @@ class ConditionResult:
     strata: list[StratumResult] = field(default_factory=list)
     effect: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: interval method (a key of harness.claims.intervals.METHODS), its label, the nominal level;
+    #: ``level`` above is the level the interval actually reaches
+    method: str = ""
+    interval: str = ""
+    nominal: float = 0.95
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,9 @@ class ConditionResult:
             "ci_low": _json_num(self.ci[0]),
             "ci_high": _json_num(self.ci[1]),
             "level": self.level,
+            "nominal_level": self.nominal,
+            "method": self.method,
+            "interval": self.interval,
             "n_seeds": self.n_seeds,
             "n_runs": self.n_runs,
             "n_failed": self.n_failed,
@@ -88,10 +98,13 @@ class ConditionResult:
                     "ci_low": _json_num(s.ci[0]),
                     "ci_high": _json_num(s.ci[1]),
                     "verdict": str(s.verdict),
+                    "interval": s.interval,
+                    "set_aside": s.set_aside,
                 }
                 for s in self.strata
             ],
             "effect": {k: _json_num(v) for k, v in self.effect.items()},
+            "censored": str(self.extra.get("censored", "")),
         }
 
 

@@ -32,13 +32,12 @@ import pandas as pd
 
 from harness.claims.figures import FigureContext, render_figure
 from harness.claims.filters import value_label
+from harness.claims.intervals import fmt_est_ci, fmt_estimate, interval_for, median_interval
 from harness.claims.outcome import CheckResult, ClaimOutcome, ConditionResult, ProtocolData
-from harness.claims.resampling import bootstrap_indices, center, percentile_ci
 from harness.claims.results import RunTable
 from harness.claims.spec import ClaimSpec
-from harness.claims.text import fmt, fmt_ci
+from harness.claims.text import fmt
 from harness.claims.verdicts import Verdict
-from harness.seeding import derive_seed
 
 __all__ = ["ReportPaths", "write_index", "write_report"]
 
@@ -158,9 +157,10 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         f"{' …' if len(seeds) > 12 else ''})"
     )
     lines.append(
-        f"- **Statistics**: cluster bootstrap over seeds ({outcome.n_boot} draws, the same "
-        f"resampled seeds for every group, seed {claim.bootstrap.seed}); percentile "
-        f"{outcome.level:.0%} CIs; centers are medians over seeds unless stated."
+        f"- **Statistics**: every statistic is computed per seed (seed r of one arm against "
+        f"seed r of the other: paired), then summarised by the median over seeds with its exact "
+        f"order-statistic interval (Student t for a mean), nominal level "
+        f"{outcome.level:.0%}. {_levels_text(reps, outcome.level)}"
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
@@ -236,16 +236,15 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     lines = [
         "## Measured values",
         "",
-        f"Median over seeds per group, with a {outcome.level:.0%} bootstrap CI of the median "
-        "(seeds resampled). ∞ = target not reached; n/a = no value (failed runs).",
+        f"Median over seeds per group, with the order-statistic interval of the median "
+        f"(nominal {outcome.level:.0%}; the level each seed count reaches is in the setup). "
+        "∞ = target not reached; n/a = no value (failed runs).",
     ]
     for name, d in outcome.protocols.items():
         g = d.grouped
         if not g.n_groups:
             lines += ["", f"### `{name}`", "", "No runs."]
             continue
-        rng = np.random.default_rng(derive_seed(claim.bootstrap.seed, "table", name))
-        idx = bootstrap_indices(max(g.n_replicates, 1), min(outcome.n_boot, 1000), rng)
         sel = _selected_nuisance(d)
         headers = [
             *d.scientific,
@@ -255,13 +254,15 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         ]
         cols: list[list[str]] = []
         for m in claim.measures:
+            if m not in g.arrays:  # a measure this protocol does not read (engine.used_measures)
+                continue
             arr = g.arrays[m]
-            med = center(arr, "median")
-            draws = center(np.moveaxis(arr[:, idx], 1, 0), "median")  # (B, G)
             cells = []
             for i in range(g.n_groups):
-                lo, hi, _ = percentile_ci(draws[:, i], outcome.level)
-                cells.append(f"{fmt(float(med[i]))} {fmt_ci(lo, hi)}")
+                # only seeds that ran count; a failed run (NaN) is an unknown value
+                ran = g.status[i] != ""
+                est, iv = interval_for(arr[i][ran], "median", outcome.level)
+                cells.append(fmt_estimate(est, iv))
             cols.append(cells)
             unit = claim.measures[m].unit
             headers.append(f"{m} ({unit})" if unit else m)
@@ -280,6 +281,21 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
             rows.append(cells)
         lines += ["", f"### `{name}`", "", _table(headers, rows)]
     return "\n".join(lines)
+
+
+def _levels_text(reps: list[int], nominal: float) -> str:
+    """What each seed count reaches, e.g. "With 3 seeds the interval is their range, 75 %"."""
+    parts = []
+    for n in sorted(set(reps)):
+        iv = median_interval(list(range(n)), nominal)
+        parts.append(f"{n} seeds: {iv.label()}")
+    text = "Intervals over seeds: " + "; ".join(parts) + "."
+    if any(median_interval(list(range(n)), nominal).short_of_nominal for n in reps):
+        text += (
+            f" Where the level reached is below {nominal:.0%}, a decisive verdict holds at that "
+            "lower level only."
+        )
+    return text
 
 
 def _selected_nuisance(d: ProtocolData) -> dict[tuple[str, ...], list[str]]:
@@ -309,6 +325,8 @@ def _effect_text(c: ConditionResult) -> str:
         )
     if "seed_sd" in c.extra:
         parts.append(f"seed s.d. = {fmt(c.extra['seed_sd'])}")
+    if c.extra.get("censored"):
+        parts.append(str(c.extra["censored"]))
     return "; ".join(parts) or "—"
 
 
@@ -323,8 +341,8 @@ def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
                 [
                     f"`{r.protocol}`",
                     r.statistic,
-                    fmt(r.estimate),
-                    fmt_ci(*r.ci),
+                    fmt_est_ci(r.estimate, *r.ci),
+                    r.interval or f"{r.level:.0%}",
                     r.rule,
                     _v(r.verdict),
                     r.n_seeds,
@@ -340,8 +358,8 @@ def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
                 [
                     "protocol",
                     "statistic",
-                    "estimate",
-                    f"{outcome.level:.0%} CI",
+                    "estimate [interval]",
+                    "method, level reached",
                     "rule",
                     "verdict",
                     "seeds",
@@ -357,12 +375,20 @@ def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         lines += ["", *notes]
         for r in c.conditions:
             if r.strata:
-                srows = [[s.label, fmt(s.estimate), fmt_ci(*s.ci), _v(s.verdict)] for s in r.strata]
+                srows = [
+                    [
+                        s.label,
+                        fmt_est_ci(s.estimate, *s.ci),
+                        s.interval,
+                        f"set aside ({s.set_aside})" if s.set_aside else _v(s.verdict),
+                    ]
+                    for s in r.strata
+                ]
                 lines += [
                     "",
                     f"Per stratum ({r.protocol}, {r.statistic}):",
                     "",
-                    _table(["stratum", "estimate", "CI", "verdict"], srows),
+                    _table(["stratum", "estimate [interval]", "method, level", "verdict"], srows),
                 ]
     return "\n".join(lines)
 

@@ -47,6 +47,9 @@ class TrialTask:
     #: the replicate index of each config (default 0, 1, ...): the driver leaves out the
     #: replicates it reuses from the run cache
     replicate_ids: tuple[int, ...] = ()
+    #: the driver process (host name, pid): a worker on its host exits when it is gone
+    driver_host: str = ""
+    driver_pid: int = 0
 
 
 @dataclass
@@ -127,6 +130,41 @@ def _ignore_ctrl_c_in_workers() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+_WATCHDOG: list[int] = []
+#: seconds between two checks that the driver is still alive
+WATCHDOG_S = 1.0
+
+
+def _exit_with_the_driver(task: TrialTask) -> None:
+    """In a worker process on the driver's host, exit within seconds once the driver is gone.
+
+    A SIGKILLed driver cannot shut its pool down; loky's idle workers would otherwise stay for
+    its 300 s idle timeout, each holding its data, and a busy one would train on to the end.
+    """
+    import socket
+    import threading
+
+    pid = task.driver_pid
+    if not pid or pid == os.getpid() or _WATCHDOG or task.driver_host != socket.gethostname():
+        return
+    _WATCHDOG.append(pid)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_S)
+            try:
+                os.kill(pid, 0)
+                stat = Path(f"/proc/{pid}/stat")
+                if stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    os._exit(3)  # the driver is a zombie: dead, not yet reaped
+            except ProcessLookupError:
+                os._exit(3)
+            except (OSError, IndexError):
+                continue
+
+    threading.Thread(target=watch, name="harness-driver-watchdog", daemon=True).start()
+
+
 def _attach_trial(task: TrialTask) -> Any:
     """The live Optuna trial of ``task`` (for report/should_prune), or None without pruning."""
     if task.prune_metric is None:
@@ -149,6 +187,7 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
     from threadpoolctl import threadpool_limits
 
     _ignore_ctrl_c_in_workers()
+    _exit_with_the_driver(task)
     t0 = time.perf_counter()
     outcome = TrialOutcome(
         number=task.number, trial_id=task.trial_id, state="complete", reason="", pid=os.getpid()

@@ -109,8 +109,13 @@ def test_dropout_batch_norm_and_other_layers_stack_exactly():
 
 
 DIVERGING = {
-    # exploding loss (> 1000 x the initial one): seeds 1, 2 and 4 of 6
-    "exploding": ({"optimizer": {"name": "sgd", "lr": 8.0}}, "float64", 1e-10),
+    # exploding loss (> 2 x the initial one) in seeds 2, 4 and 5 of 6; seed 0 ends at chance
+    # (diverged too, judged at the end); 1 and 3 complete
+    "exploding": (
+        {"optimizer": {"name": "sgd", "lr": 1.0}, "divergence_factor": 2.0},
+        "float64",
+        1e-10,
+    ),
     # float32 overflow to an infinite loss: seeds 2 and 3 of 6
     "non-finite": (
         {
@@ -138,8 +143,8 @@ def test_a_diverging_replicate_is_masked_out_with_its_reason_while_the_others_go
     _assert_same(stacked, unstacked, tol)
     for s, u in zip(stacked, unstacked):
         assert s.history.reason == u.history.reason
-    if case == "non-finite":
-        assert any("non-finite loss at epoch" in t.history.reason for t in stacked)
+    word = "non-finite loss at epoch" if case == "non-finite" else "exploding loss"
+    assert any(word in t.history.reason for t in stacked)
 
 
 def test_early_stopping_and_a_callback_stop_leave_the_stack_after_their_epoch():
