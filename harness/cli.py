@@ -368,6 +368,8 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             n_trials=args.n_trials,
             timeout=args.timeout,
             plots=not args.no_plots,
+            stack=False if args.no_stack else None,
+            cache=not args.no_cache,
         )
     except SweepInterrupted as exc:
         print(f"harness sweep: {redact_text(str(exc))}", file=sys.stderr)
@@ -380,6 +382,22 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"parent run: {run_url(tracker, result.experiment_id, result.parent_run_id)}")
     print(f"wall time {result.wall_time_s:.1f} s; browse with `harness ui`")
     return 0
+
+
+#: the help of --no-stack (sweep, reproduce, demo)
+NO_STACK_HELP = (
+    "train each trial's replicate seeds one by one instead of as one stacked model (same "
+    "numbers to float rounding; studies and claim protocols that measure time always train "
+    "unstacked)"
+)
+
+
+#: the help of --no-cache (sweep, reproduce, demo)
+NO_CACHE_HELP = (
+    "train every run even when a finished run of the same resolved config, seed and code "
+    "version is in the run cache (mlruns/runcache); reused runs carry the MLflow tag "
+    "cache.source_run"
+)
 
 
 # -- reproduce / demo ----------------------------------------------------------------------------
@@ -430,6 +448,8 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
         "fresh": not args.resume,
         "study_plots": args.study_plots,
         "blas_threads": args.blas_threads,
+        "stack": False if args.no_stack else None,
+        "cache": not args.no_cache,
     }
     from harness.claims import load_claim
     from harness.terminal import OverallProgress
@@ -727,6 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the study plots at the end")
+    p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
+    p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     _add_common(p)
     p.set_defaults(func=cmd_sweep)
 
@@ -757,6 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.add_argument("--blas-threads", type=_blas_threads, default=None, help=BLAS_THREADS_HELP)
+        p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
+        p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
         _add_common(p)
 
     p = sub.add_parser(

@@ -175,6 +175,29 @@ def _log_report_views(tracker: Any, run_id: str, outcome: Any, paths: Any) -> No
         tracker.log_table(run_id, pd.DataFrame(rows), "verdicts.json")
 
 
+def timing_protocols(claim: Any) -> set[str]:
+    """The protocols of ``claim`` whose runs feed a timing measure (``time_to``, a ``time/`` or
+    ``throughput/`` column): through a check, a figure or the protocol's own settings."""
+    from harness.train import needs_timing, strings_in
+
+    timing = {name for name, m in claim.measures.items() if needs_timing(m)}
+    out: set[str] = set()
+    for item in [*claim.checks, *getattr(claim, "figures", ())]:
+        if any(s in timing for s in strings_in(item)) or needs_timing(item):
+            out.update(getattr(item, "protocols", ()) or ())
+    for name, protocol in claim.protocols.items():
+        if any(s in timing for s in strings_in(protocol)):
+            out.add(name)
+    return out
+
+
+def _protocol_stacking(claim: Any, protocol: str, stack: bool | None) -> bool:
+    from harness.train import STACK_REPLICATES
+
+    wanted = STACK_REPLICATES if stack is None else stack
+    return bool(wanted) and protocol not in timing_protocols(claim)
+
+
 def reproduce_claim(
     claim_id: str,
     *,
@@ -192,13 +215,19 @@ def reproduce_claim(
     echo: Any = None,
     blas_threads: int | None = None,
     on_protocol_done: Any = None,
+    stack: bool | None = None,
+    cache: bool = True,
 ) -> ReproduceResult:
     """Run, judge and report one claim (see the module docstring).
 
     ``fresh`` (the default) discards earlier Optuna studies of this claim and budget, so the
     verdict comes from runs made now; ``fresh=False`` resumes them (an interrupted reproduction
     keeps its finished runs). ``blas_threads`` overrides the per-trial BLAS thread choice
-    (:mod:`harness.threads`).
+    (:mod:`harness.threads`). ``stack`` (default :data:`harness.train.STACK_REPLICATES`) trains
+    each trial's seeds as one stacked model, except in the protocols that feed a timing measure
+    (:func:`timing_protocols`), which train unstacked so that times stay per run. ``cache``
+    reuses finished runs of the same resolved config, seed and code (:mod:`harness.runcache`):
+    the claims share baseline runs.
     """
     from harness.claims import evaluate_claim, load_claim, write_report
     from harness.claims.probes import (
@@ -286,6 +315,8 @@ def reproduce_claim(
                 tags={"claim": claim.id, "claim.protocol": protocol},
                 plots=study_plots,
                 blas_threads=blas_threads,
+                stack=_protocol_stacking(claim, protocol, stack),
+                cache=cache,
             )
             tables[protocol] = run_table(result.entries, protocol)
             if probes:  # a mixed claim: the probe measures' columns exist, as NaN
