@@ -6,21 +6,27 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k data -x"`
 PYTEST_ARGS ?=
+# the tested versions of every dependency (`make lock` regenerates it): the same environment
+# a year from now; LOCK= (empty) installs the newest versions pyproject.toml allows
+LOCK   ?= constraints.txt
+LOCK_ARG := $(if $(LOCK),-c $(LOCK),)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-slow lint typecheck ui bench clean
+.PHONY: help demo test test-slow lint typecheck ui dashboard bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(LOCK_ARG) -e '.[dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)  ## run the main job on embedded data: the three claim reports (quick budget)
 	$(BIN)/harness demo
+	@echo "harness is installed in $(VENV): run it as $(BIN)/harness, or put it on the PATH with"
+	@echo "  source $(BIN)/activate"
 
 test: $(STAMP)  ## run the fast test suite (slow studies excluded)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -35,6 +41,15 @@ lint: $(STAMP)  ## ruff and mypy
 
 ui: $(STAMP)  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/harness ui
+
+dashboard: $(STAMP)  ## open optuna-dashboard on the sweeps' Optuna storage (http://127.0.0.1:8080)
+	$(BIN)/harness dashboard
+
+lock: $(STAMP)  ## regenerate constraints.txt from the installed (tested) versions
+	@{ echo "# The tested versions of every dependency, used by make (pip install -c constraints.txt)."; \
+	   echo "# Regenerate with make lock after changing pyproject.toml."; \
+	   $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.txt
+	@echo "wrote constraints.txt ($$(grep -vc '^#' constraints.txt) pinned packages)"
 
 bench: $(STAMP)  ## speed benchmarks (installs the optional torch CPU build)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

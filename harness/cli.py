@@ -1,4 +1,4 @@
-"""The ``harness`` command line: train, sweep, reproduce, ui, list, demo.
+"""The ``harness`` command line: train, sweep, reproduce, ui, dashboard, list, demo.
 
 Every command has ``--help``. One error path for every mistake a user can make (a bad YAML value,
 an unknown component, a command-line option out of range, missing or non-finite data, a store that
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import logging
 import math
 import os
 import re
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
+
+log = logging.getLogger("harness")
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
@@ -170,7 +173,8 @@ def _command_line(argv: Sequence[str]) -> str:
 
 
 def _warn(command: str, message: str) -> None:
-    print(f"harness {command}: warning: {message}", file=sys.stderr, flush=True)
+    """``harness <command>: warning: <message>`` on stderr, through the ``harness`` logger."""
+    logging.getLogger("harness").warning(message)
 
 
 def _check_override_keys(overrides: Sequence[str], allowed: Sequence[str], source: str) -> None:
@@ -264,7 +268,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         os.environ["HARNESS_DATA_DIR"] = args.data_dir
     run = build_run(config, progress=not args.no_progress, data_dir=args.data_dir, resolved=True)
     tracker = Tracker(args.tracking_uri)
-    experiment_id = tracker.experiment(args.experiment or name)
+    experiment_id = tracker.experiment(
+        args.experiment or name, description=f"harness train {args.config}"
+    )
     run_id = open_run(
         tracker,
         experiment_id,
@@ -341,9 +347,11 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _warn("sweep", warning)
     if args.fresh:
         reset_study(spec.name, storage)
-    print(
-        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), storage {storage}",
-        flush=True,
+    from harness.redact import redact_text
+
+    log.info(
+        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), "
+        f"storage {redact_text(storage)}"
     )
     try:
         result = run_sweep(
@@ -360,9 +368,11 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             n_trials=args.n_trials,
             timeout=args.timeout,
             plots=not args.no_plots,
+            stack=False if args.no_stack else None,
+            cache=not args.no_cache,
         )
     except SweepInterrupted as exc:
-        print(f"harness sweep: {exc}", file=sys.stderr)
+        print(f"harness sweep: {redact_text(str(exc))}", file=sys.stderr)
         return 130 if "interrupted" in str(exc) else 1
     print(result.summary_text)
     from harness.runlog import run_url
@@ -374,13 +384,29 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+#: the help of --no-stack (sweep, reproduce, demo)
+NO_STACK_HELP = (
+    "train each trial's replicate seeds one by one instead of as one stacked model (same "
+    "numbers to float rounding; studies and claim protocols that measure time always train "
+    "unstacked)"
+)
+
+
+#: the help of --no-cache (sweep, reproduce, demo)
+NO_CACHE_HELP = (
+    "train every run even when a finished run of the same resolved config, seed and code "
+    "version is in the run cache (mlruns/runcache); reused runs carry the MLflow tag "
+    "cache.source_run"
+)
+
+
 # -- reproduce / demo ----------------------------------------------------------------------------
 def _print_claim(result: Any) -> None:
     print(
         f"\n{result.claim_id} ({result.budget}): {result.n_runs} runs in {result.wall_time_s:.0f} s"
     )
     for check in result.outcome.checks:
-        print(f"  {check.id:<12} {str(check.verdict.value).upper():<13} {check.claim}")
+        print(f"  {check.id:<12} {check.label.upper():<13} {check.claim}")
     print(f"  report: {result.report_html}")
 
 
@@ -422,17 +448,31 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
         "fresh": not args.resume,
         "study_plots": args.study_plots,
         "blas_threads": args.blas_threads,
+        "stack": False if args.no_stack else None,
+        "cache": not args.no_cache,
     }
-    results = []
-    for claim_id in claim_ids:
-        result = reproduce_claim(claim_id, **common)
-        _print_claim(result)
-        results.append(result)
-    if len(results) > 1:
-        from harness.claims import write_index
+    from harness.claims import load_claim
+    from harness.terminal import OverallProgress
 
-        _, index_html = write_index(Path(args.reports_dir), [r.outcome for r in results])
-        print(f"\nindex of the reports: {index_html}")
+    # one bar over every protocol of every claim (done/total, ETA) when there is more than one
+    total = sum(len(load_claim(c, budget=args.budget).protocols_to_run()) for c in claim_ids)
+    overall = OverallProgress(
+        total, enabled=not args.no_progress, desc=f"{len(claim_ids)} claim(s)", unit="protocol"
+    )
+    results = []
+    try:
+        for claim_id in claim_ids:
+            result = reproduce_claim(claim_id, **common, on_protocol_done=overall.advance)
+            _print_claim(result)
+            results.append(result)
+    finally:
+        overall.close()
+    if len(results) > 1:
+        from harness.reproduce import write_book_for
+
+        index_html = write_book_for(results, args.reports_dir, tracking_uri=args.tracking_uri)
+        total = sum(r.wall_time_s for r in results)
+        print(f"\nreport book ({len(results)} claims, {total:.0f} s): {index_html}")
     from harness.tracking import resolve_tracking_uri
 
     print(
@@ -468,15 +508,22 @@ def cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return _reproduce(args, argv, claim_ids)
 
 
+#: What ``harness demo`` (``make demo``) reproduces: the three headline claims, in minutes;
+#: ``harness reproduce --all`` runs the whole catalogue.
+DEMO_CLAIMS = ("batch_size", "mse_vs_ce", "sigmoid_vs_relu")
+
+
 def cmd_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.claims import list_claims
 
     print(
-        "nn-harness demo: reproducing every claim of the tutorial documents at the quick budget "
-        f"with {args.jobs} worker(s); every run is logged to MLflow.",
+        f"nn-harness demo: reproducing the headline claims ({', '.join(DEMO_CLAIMS)}) at the "
+        f"quick budget with {args.jobs} worker(s); every run is logged to MLflow. "
+        "`harness reproduce --all` runs the whole catalogue.",
         flush=True,
     )
-    code = _reproduce(args, argv, list_claims())
+    claims = [c for c in DEMO_CLAIMS if c in list_claims()]
+    code = _reproduce(args, argv, claims)
     index = Path(args.reports_dir) / "index.html"
     print("\nDone. Open the reports:")
     print(f"  {index.resolve()}  (and reports/<claim>/report.md)")
@@ -506,7 +553,21 @@ def ui_command(tracking_uri: str, *, host: str, port: int) -> list[str]:
     root = _artifact_root_for(tracking_uri)
     if root:
         cmd += ["--default-artifact-root", root]
+    if _harness_app_registered():  # experiments open on their runs (harness/mlflow_app.py)
+        from harness.mlflow_app import APP_NAME
+
+        cmd += ["--app-name", APP_NAME]
     return cmd
+
+
+def _harness_app_registered() -> bool:
+    """Whether the installed package registers the ``mlflow.app`` plugin (an install from an
+    older checkout does not: then the plain UI)."""
+    import importlib.metadata
+
+    from harness.mlflow_app import APP_NAME
+
+    return any(ep.name == APP_NAME for ep in importlib.metadata.entry_points(group="mlflow.app"))
 
 
 def cmd_ui(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -528,6 +589,34 @@ def cmd_ui(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return 0
     os.execvpe(cmd[0], cmd, env)
     return 0  # pragma: no cover (exec does not return)
+
+
+# -- dashboard -------------------------------------------------------------------------------------
+def cmd_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.dashboard import resolve_target, serve
+    from harness.stores import check_optuna_storage, check_port_free
+    from harness.study.storage import legacy_storage_urls
+
+    if args.storage:
+        check_optuna_storage(args.storage)
+    check_port_free(args.host, args.port)
+    target = resolve_target(args.study, storage_url=args.storage)
+    what = f"study {target.study_name!r}" if target.study_name else "every study"
+    print(
+        f"optuna-dashboard on {target.url(args.host, args.port)} ({what}; storage "
+        f"{target.storage_url}); Ctrl-C stops it",
+        flush=True,
+    )
+    if args.study is None and not args.storage:
+        for url in legacy_storage_urls():
+            print(
+                f"  (a study of the older layout has its own journal: {url}; "
+                "`harness dashboard <study>` opens it)"
+            )
+    if args.dry_run:
+        return 0
+    serve(target, host=args.host, port=args.port)
+    return 0
 
 
 # -- list ----------------------------------------------------------------------------------------
@@ -557,6 +646,11 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"pruners: {', '.join(PRUNERS.names())}")
     except ImportError:
         pass
+    from harness.claims.probes import PROBES
+    from models.objectives import OBJECTIVES
+
+    print(f"probes (claims without training): {', '.join(PROBES.names())}")
+    print(f"toy objectives (probe toy_descent): {', '.join(OBJECTIVES.names())}")
     studies = sorted(Path("studies").glob("*.yaml")) if Path("studies").is_dir() else []
     if studies:
         print(f"studies: {', '.join(str(p) for p in studies)}")
@@ -622,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--storage",
         default=None,
-        help="Optuna storage URL (default: journal file mlruns/optuna/<study>.journal; "
+        help="Optuna storage URL (default: the journal file mlruns/optuna/studies.journal; "
         "postgresql://..., redis://... for several hosts)",
     )
     p.add_argument(
@@ -653,15 +747,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the study plots at the end")
+    p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
+    p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     _add_common(p)
     p.set_defaults(func=cmd_sweep)
 
     def add_reproduce_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--budget",
-            choices=("quick", "full"),
+            choices=("tiny", "quick", "full"),
             default="quick",
-            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D",
+            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D; "
+            "tiny: 1 seed, 1-2 epochs, a smoke test (claims that define it)",
         )
         p.add_argument(
             "--jobs", "-j", type=_int_at_least(1), default=2, help="worker processes (default 2)"
@@ -682,6 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.add_argument("--blas-threads", type=_blas_threads, default=None, help=BLAS_THREADS_HELP)
+        p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
+        p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
         _add_common(p)
 
     p = sub.add_parser(
@@ -693,15 +792,18 @@ def build_parser() -> argparse.ArgumentParser:
         "attach them to the claim's MLflow parent run.",
     )
     p.add_argument("claims", nargs="*", help="claim ids (see `harness list`) or claim YAML files")
-    p.add_argument("--all", action="store_true", help="every claim, plus reports/index.html")
+    p.add_argument(
+        "--all", action="store_true", help="every claim, plus the report book reports/index.html"
+    )
     add_reproduce_options(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser(
         "demo",
-        help="the main job on embedded data: every claim at the quick budget, with reports",
-        description="What `make demo` runs: `harness reproduce --all --budget quick`, then says "
-        "where the reports and the MLflow UI are.",
+        help="the main job on embedded data: the three headline claims at the quick budget",
+        description="What `make demo` runs: `harness reproduce batch_size mse_vs_ce "
+        "sigmoid_vs_relu --budget quick` (the headline claims, a few minutes), then says where "
+        "the reports and the MLflow UI are. `harness reproduce --all` runs every claim.",
     )
     add_reproduce_options(p)
     p.set_defaults(func=cmd_demo)
@@ -718,6 +820,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser(
+        "dashboard",
+        help="start optuna-dashboard on the sweeps' Optuna storage, bound to 127.0.0.1",
+        description="Serve optuna-dashboard (trials, history, importances, parallel coordinates) "
+        "on the storage `harness sweep` writes: the shared journal mlruns/optuna/studies.journal "
+        "(every study), or --storage. Naming a study opens its page.",
+    )
+    p.add_argument("study", nargs="?", default=None, help="a study name (default: all studies)")
+    p.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default: the sweeps' journal)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="say what would be served, and serve nothing"
+    )
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser(
         "list",
         help="list registered datasets, zoo components, samplers, studies and claims",
         description="List everything that can be named in a study file.",
@@ -730,19 +850,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_debug(p: argparse.ArgumentParser, *, default: Any) -> None:
-    """``--debug`` before or after the command (the command's copy must not reset the main one)."""
+    """``--debug`` and ``--verbose`` before or after the command (the command's copy must not
+    reset the main one)."""
     p.add_argument(
         "--debug",
         action="store_true",
         default=default,
         help="show the traceback of an error (also: HARNESS_DEBUG=1)",
     )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="also show MLflow's and Optuna's own log lines and warnings (hidden by default)",
+    )
 
 
 def _print_error(prog: str, message: str, hint: str | None) -> None:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    from harness.redact import redact_text  # a password in a storage URL is never printed
+
+    print(f"{prog}: error: {redact_text(message)}", file=sys.stderr)
     for line in (hint or "").splitlines()[:MAX_HINT_LINES]:
-        print(f"  {line}", file=sys.stderr)
+        print(f"  {redact_text(line)}", file=sys.stderr)
 
 
 def _command_of(argv: Sequence[str]) -> argparse.ArgumentParser | None:
@@ -761,6 +890,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models.registry import SpecError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    from harness.terminal import configure
+
+    # before MLflow is imported: its INFO lines and the libraries' warnings stay hidden
+    command_name = next((a for a in argv if not a.startswith("-")), "")
+    configure(verbose="--verbose" in argv, prog=f"harness {command_name}".strip())
     # MLflow prints a progress bar per artifact download/upload; our own bars are enough
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # a tracking server that goes away is an error in seconds, not after 4 minutes of retries

@@ -14,7 +14,12 @@ Naming contract (tests read it back):
 - metrics: per epoch with ``step=epoch``, named ``split/metric`` (``train/loss``, ``val/accuracy``);
 - tags: ``status``, ``reason``, ``seed``, ``git.commit``, ``git.dirty``, ``versions.<pkg>``,
   ``blas.library``, ``blas.threads``, ``command``;
-- artifacts: ``config.yaml``, ``history.csv``, ``learning_curves.png``, ``model/`` (pyfunc).
+- artifacts: ``config.yaml``, ``history.csv``, ``learning_curves.png``, ``model/`` (pyfunc);
+- models: the pyfunc model is also an MLflow 3 *LoggedModel* named ``model``, linked to its run
+  as an output (the UI's Models tab; ``mlflow.register_model(f"models:/{model_id}", name)``);
+- experiments: tagged ``mlflow.experimentKind = custom_model_development`` (the MLflow 3 UI then
+  opens them on their runs table, not on the GenAI traces overview) with a description
+  (``mlflow.note.content``).
 """
 
 from __future__ import annotations
@@ -32,8 +37,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.redact import redact_text
+
 __all__ = [
     "DEFAULT_STORE_DIR",
+    "EXPERIMENT_KIND",
     "STATUS_MAP",
     "Tracker",
     "default_tracking_uri",
@@ -42,6 +50,10 @@ __all__ = [
 ]
 
 DEFAULT_STORE_DIR = "mlruns"
+#: the experiment tag MLflow 3's UI reads to choose an experiment's landing page; without it an
+#: experiment opens on the GenAI overview ("Traces 0") instead of its runs
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+_DESCRIPTION_TAG = "mlflow.note.content"
 #: metric-name prefixes of the zoo's per-layer telemetry
 TELEMETRY_PREFIXES = (
     "grad_norm/",
@@ -205,25 +217,64 @@ class Tracker:
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
             _tune_sqlite()
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.client = self._create_store_once(MlflowClient)
         # run id -> artifact URI of the runs this tracker created: MlflowClient looks the run up
         # again for every artifact it logs, which is a third of a trial's tracking time
         self._artifact_uris: dict[str, str] = {}
+        self._experiments: dict[str, str] = {}  # run id -> experiment id (LoggedModels need it)
+
+    def _create_store_once(self, client_class: Any) -> Any:
+        """The client, its store opened (and on first use created) under a lock: two processes
+        that create one store at once both run its schema migrations and corrupt it
+        (``_alembic_tmp_latest_metrics already exists``; mlflow#10334)."""
+        scheme = self.tracking_uri.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme not in ("sqlite", "postgresql", "mysql"):
+            return client_class(tracking_uri=self.tracking_uri)  # a server creates its own
+        from harness.study.lease import storage_lock
+
+        with storage_lock(self.tracking_uri, "mlflow-store"):
+            client = client_class(tracking_uri=self.tracking_uri)
+            client.search_experiments(max_results=1)
+        return client
 
     # -- experiments and runs ----------------------------------------------------------------
-    def experiment(self, name: str, *, tags: Mapping[str, str] | None = None) -> str:
-        """The id of experiment ``name``, created (with our artifact root) when absent."""
+    def experiment(
+        self,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> str:
+        """The id of experiment ``name``, created (with our artifact root) when absent.
+
+        The experiment is tagged as a model-training experiment (:data:`EXPERIMENT_KIND`) and
+        gets ``description`` and ``tags``; an existing experiment gets the kind tag and a missing
+        description too (stores written before the tag existed then open on their runs as well).
+        """
+        all_tags = {
+            EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1],
+            **{str(k): str(v) for k, v in (tags or {}).items()},
+        }
+        if description:
+            all_tags[_DESCRIPTION_TAG] = description
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
+            present = dict(exp.tags or {})
+            for key, value in all_tags.items():
+                # the user's own description and kind stay; ours fill what is missing
+                if key in (_DESCRIPTION_TAG, EXPERIMENT_KIND[0]) and present.get(key):
+                    continue
+                if present.get(key) != value:
+                    self.client.set_experiment_tag(exp.experiment_id, key, value)
             return str(exp.experiment_id)
         try:
             return str(
                 self.client.create_experiment(
                     name,
                     artifact_location=_artifact_root_for(self.tracking_uri),
-                    tags=dict(tags or {}),
+                    tags=all_tags,
                 )
             )
         except Exception:
@@ -242,11 +293,13 @@ class Tracker:
         tags: Mapping[str, Any] | None = None,
     ) -> str:
         """Create a RUNNING run (a child when ``parent_run_id`` is given) and return its id."""
-        all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        # credentials in a storage URL or a command never reach the store (harness.redact)
+        all_tags = {str(k): redact_text(str(v)) for k, v in (tags or {}).items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(experiment_id, tags=all_tags, run_name=run_name)
         self._artifact_uris[str(run.info.run_id)] = str(run.info.artifact_uri)
+        self._experiments[str(run.info.run_id)] = str(experiment_id)
         return str(run.info.run_id)
 
     def end_run(self, run_id: str, status: str = "completed") -> None:
@@ -266,26 +319,28 @@ class Tracker:
         metrics: Iterable[tuple[str, float, int]] = (),
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
     ) -> int:
         """Metrics ``(key, value, step)``, params and tags in as few ``log_batch`` calls as the
         MLflow limits allow (each call is one store transaction: the cost that matters).
 
         Non-finite metric values are skipped (``history.csv`` keeps them). Returns how many
-        metric values were sent.
+        metric values were sent. A fixed ``timestamp`` (ms) makes logging the same metrics
+        again a no-op (MLflow drops exact duplicates): how a resume repairs a run idempotently.
         """
         from mlflow.entities import Metric, Param, RunTag
 
-        ts = int(time.time() * 1000)
+        ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
         m = [
             Metric(key=k, value=v, timestamp=ts, step=int(step))
             for k, value, step in metrics
             if (v := _clean_metric(value)) is not None
         ]
         p = [
-            Param(str(k), ("null" if v is None else str(v))[:_MAX_PARAM_LEN])
+            Param(str(k), redact_text("null" if v is None else str(v))[:_MAX_PARAM_LEN])
             for k, v in (params or {}).items()
         ]
-        t = [RunTag(str(k), str(v)[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
+        t = [RunTag(str(k), redact_text(str(v))[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
         sent = 0
         while m or p or t:
             self.client.log_batch(
@@ -305,9 +360,11 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self.log_batch(run_id, tags=tags)
 
-    def log_metrics(self, run_id: str, rows: Iterable[tuple[str, float, int]]) -> int:
+    def log_metrics(
+        self, run_id: str, rows: Iterable[tuple[str, float, int]], *, timestamp: int | None = None
+    ) -> int:
         """Log ``(key, value, step)`` rows in batches; returns how many were sent."""
-        return self.log_batch(run_id, metrics=rows)
+        return self.log_batch(run_id, metrics=rows, timestamp=timestamp)
 
     @staticmethod
     def history_rows(
@@ -332,10 +389,16 @@ class Tracker:
         return rows
 
     def log_history(
-        self, run_id: str, records: Sequence[Mapping[str, float]], *, telemetry: str = "all"
+        self,
+        run_id: str,
+        records: Sequence[Mapping[str, float]],
+        *,
+        telemetry: str = "all",
+        timestamp: int | None = None,
     ) -> int:
         """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step)."""
-        return self.log_metrics(run_id, self.history_rows(records, telemetry=telemetry))
+        rows = self.history_rows(records, telemetry=telemetry)
+        return self.log_metrics(run_id, rows, timestamp=timestamp)
 
     # -- artifacts ------------------------------------------------------------------------------
     def _repo(self, run_id: str) -> Any:
@@ -344,12 +407,14 @@ class Tracker:
         uri = self._artifact_uris.get(run_id)
         if uri is None:
             uri = self._artifact_uris[run_id] = str(self.client.get_run(run_id).info.artifact_uri)
-        return get_artifact_repository(uri)
+        # the tracking URI given, not MLflow's global one: a server's mlflow-artifacts:/ URIs
+        # resolve against it (else every artifact went to the default store)
+        return get_artifact_repository(uri, tracking_uri=self.tracking_uri)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(artifact_file).name
-            path.write_text(text, encoding="utf-8")
+            path.write_text(redact_text(text), encoding="utf-8")
             parent = str(Path(artifact_file).parent)
             self._repo(run_id).log_artifact(str(path), None if parent == "." else parent)
 
@@ -359,10 +424,21 @@ class Tracker:
     def log_dir(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         self._repo(run_id).log_artifacts(str(path), artifact_path)
 
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """A matplotlib figure as a PNG artifact (MLflow's own ``log_figure``: the artifact
+        viewer shows it inline)."""
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """A DataFrame as an MLflow table artifact (``.json``; the UI renders it as a table and
+        ``mlflow.load_table`` reads it back)."""
+        self.client.log_table(run_id, data=data, artifact_file=artifact_file)
+
     def log_dataset(self, run_id: str, splits: Any, *, context: str = "training") -> None:
-        """Record the dataset as an MLflow input (name, digest, schema, profile)."""
+        """Record the dataset as the run's input (name, digest, schema, profile): the run page
+        and the runs table show it in their Datasets column."""
         from mlflow.data.numpy_dataset import from_numpy
-        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.entities import Dataset, DatasetInput, InputTag
 
         meta = getattr(splits, "meta", {}) or {}
         train = splits.train
@@ -372,24 +448,59 @@ class Tracker:
             name=str(getattr(splits, "name", "dataset")),
             digest=str(meta.get("fingerprint", ""))[:36] or None,
         )
+        # the entity from the dataset's public dict (Dataset.to_dict), as mlflow.log_input does
+        d = ds.to_dict()
+        entity = Dataset(
+            name=d["name"],
+            digest=d["digest"],
+            source_type=d["source_type"],
+            source=d["source"],
+            schema=d.get("schema"),
+            profile=d.get("profile"),
+        )
         self.client.log_inputs(
             run_id,
-            datasets=[
-                DatasetInput(
-                    ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]
-                )
-            ],
+            datasets=[DatasetInput(entity, tags=[InputTag("mlflow.data.context", context)])],
         )
 
-    def log_model(self, run_id: str, network: Any, *, example: Any = None) -> str:
-        """Log the network as an MLflow pyfunc model under ``model/``; returns its ``runs:/`` URI."""
+    def log_model(
+        self,
+        run_id: str,
+        network: Any,
+        *,
+        example: Any = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Log the network as a pyfunc model: the run artifact ``model/`` and an MLflow 3
+        LoggedModel named ``model`` whose source run is ``run_id`` (linked as the run's output,
+        so the run page lists it and it can be registered). Returns ``models:/<model_id>``.
+        """
+        from mlflow.entities import LoggedModelOutput
+
         from harness.pyfunc import save_pyfunc
 
+        experiment_id = self._experiments.get(run_id)
+        if experiment_id is None:
+            experiment_id = self._experiments[run_id] = str(
+                self.client.get_run(run_id).info.experiment_id
+            )
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model"
             save_pyfunc(network, path, example=example)
-            self.client.log_artifacts(run_id, str(path), "model")
-        return f"runs:/{run_id}/model"
+            self._repo(run_id).log_artifacts(str(path), "model")
+            model = self.client.create_logged_model(
+                experiment_id,
+                name="model",
+                source_run_id=run_id,
+                model_type="nn-harness zoo network",
+                params={str(k): str(v)[:_MAX_PARAM_LEN] for k, v in (params or {}).items()},
+                tags={str(k): str(v) for k, v in (tags or {}).items()},
+            )
+            self.client.log_model_artifacts(model.model_id, str(path))
+        self.client.finalize_logged_model(model.model_id, "READY")
+        self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+        return f"models:/{model.model_id}"
 
     # -- queries ----------------------------------------------------------------------------------
     def children(self, parent_run_id: str, experiment_id: str) -> list[Any]:

@@ -31,10 +31,12 @@ from harness.claims.filters import sort_keys, value_label
 from harness.claims.intervals import Interval, fmt_estimate, interval_for, order_statistic_rank, pct
 from harness.claims.measures import Measure, censor_column, compute_measures
 from harness.claims.outcome import (
+    OUTCOME_KINDS,
     CheckProtocolResult,
     CheckResult,
     ClaimOutcome,
     ConditionResult,
+    Outcome,
     ProtocolData,
     StratumResult,
 )
@@ -43,10 +45,10 @@ from harness.claims.results import RunTable
 from harness.claims.selection import select_nuisance
 from harness.claims.spec import CheckSpec, ClaimSpec, Combo, ConditionSpec, Node, ProtocolSpec
 from harness.claims.statistics import Statistic
-from harness.claims.text import fmt
+from harness.claims.text import fmt, fmt_ci
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
 
-__all__ = ["evaluate_claim", "seed_statistic", "seeds_sample"]
+__all__ = ["evaluate_claim", "seed_statistic", "seeds_sample", "used_measures"]
 
 #: Fewer seeds than this adds a caveat (the verdict itself uses the claim's ``min_seeds``).
 #: Six is the smallest count whose order-statistic interval (the range) reaches 95 %.
@@ -112,9 +114,11 @@ def seed_statistic(
     sv = stat.compute(seeds)  # (R, S)
     how = "mean" if getattr(stat, "center", "median") == "mean" else "median"
     out = []
+    # a statistic with an interval of its own (a proportion of seeds) provides it
+    own = getattr(stat, "seed_interval", None)
     for s, label in enumerate(sv.labels):
         vals = sv.values[:, s]
-        est, iv = interval_for(vals, how, level)
+        est, iv = own(vals, level) if own is not None else interval_for(vals, how, level)
         out.append((label, est, iv, int(np.isnan(vals).sum())))
     return out
 
@@ -511,9 +515,59 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
     return out
 
 
+def _outcome(check: CheckSpec, verdict: Verdict) -> Outcome | None:
+    """The check's outcome (ill-posed, not falsifiable) if its ``outcome`` applies to ``verdict``."""
+    o = check.outcome
+    if o is None:
+        return None
+    if o.on == "always" or str(verdict) == o.on:
+        return OUTCOME_KINDS[o.kind]
+    return None
+
+
+def _outcome_text(
+    check: CheckSpec, outcome: Outcome, per: Mapping[str, CheckProtocolResult], text: str
+) -> str:
+    assert check.outcome is not None
+    head = f"{outcome}: {check.outcome.why}"
+    if check.outcome.judged:
+        return f"{head} (The rule's own verdict: {text})"
+    nums = "; ".join(
+        f"{c.protocol}: {c.statistic} = {fmt(c.estimate)} "
+        f"({c.interval or 'CI'}, {c.level:.0%}: {fmt_ci(*c.ci)})"
+        + (f", {c.reason}" if c.reason else "")
+        for r in per.values()
+        for c in r.conditions
+    )
+    return f"{head} Reported, not judged: {nums}."
+
+
 def _group_label(d: ProtocolData, i: int) -> str:
     row = d.grouped.groups.iloc[i]
     return ", ".join(f"{p}={value_label(row[p])}" for p in d.scientific) or "(all runs)"
+
+
+def used_measures(claim: ClaimSpec) -> dict[str, list[str]]:
+    """Per protocol, the measures it needs: those its checks, its ``select`` and its figures read.
+
+    A protocol computes only these (a measure of recorded weights need not exist in the runs of
+    a protocol that never reads it); a measure that nothing reads is computed everywhere, for the
+    report's tables. Order follows ``claim.measures``.
+    """
+    used: dict[str, set[str]] = {p: set() for p in claim.protocols}
+    for check in claim.checks:
+        for pname in check.protocols:
+            for leaf in check.conditions:
+                used[pname].update(leaf.statistic_for(pname).measures())
+    for p in claim.protocols.values():
+        if p.select is not None:
+            used[p.name].add(p.select.measure)
+    for f in claim.figures:
+        for pname in f.protocols:
+            used[pname].update(f.figure.names()[0])
+    anywhere = set().union(*used.values()) if used else set()
+    unused = [m for m in claim.measures if m not in anywhere]
+    return {p: [m for m in claim.measures if m in u or m in unused] for p, u in used.items()}
 
 
 def evaluate_claim(
@@ -542,6 +596,7 @@ def evaluate_claim(
     """
     tabs = _split_tables(tables)
     B = int(n_boot or claim.bootstrap.n_boot)
+    needed = used_measures(claim)
     # Measures that depend on all runs (a target of 0.9 × the best accuracy reached) are
     # resolved per set of runs: protocols may train on different data (digits at init, MNIST-1D
     # for training curves), and a best value from one data set is no target for another.
@@ -550,7 +605,13 @@ def evaluate_claim(
     for p in claim.protocols.values():
         if p.reuse is None:
             t = _protocol_table(p, tabs)
-            prepared[p.name] = copy.deepcopy(claim.measures)
+            # the measures of this set of runs: what this protocol and those reusing it read
+            names = {
+                m for q in claim.protocols.values() if q.runs_from == p.name for m in needed[q.name]
+            }
+            prepared[p.name] = {
+                n: copy.deepcopy(m) for n, m in claim.measures.items() if n in names
+            }
             for m in prepared[p.name].values():
                 m.prepare(t.curves, t.runs)
 
@@ -558,7 +619,7 @@ def evaluate_claim(
     evals: dict[str, _ProtocolEval] = {}
     for p in claim.protocols.values():
         t = _protocol_table(p, tabs)
-        measures = prepared[p.runs_from]
+        measures = {n: prepared[p.runs_from][n] for n in needed[p.name]}
         mdf = compute_measures(t, measures, p.searched)
         at_mask = p.select.at.mask(mdf) if (p.select and p.select.at) else None
         sel = (
@@ -609,6 +670,10 @@ def evaluate_claim(
             v = evals[pname].node(check, check.node, conds)
             per[pname] = CheckProtocolResult(pname, v, conds, _protocol_text(conds, v, check.node))
         verdict = across_protocols({k: r.verdict for k, r in per.items()})
+        text = _check_text(check, verdict, per, claim)
+        outcome = _outcome(check, verdict)
+        if outcome is not None:
+            text = _outcome_text(check, outcome, per, text)
         results.append(
             CheckResult(
                 id=check.id,
@@ -616,8 +681,9 @@ def evaluate_claim(
                 why=check.why,
                 verdict=verdict,
                 protocols=per,
-                explanation=_check_text(check, verdict, per, claim),
+                explanation=text,
                 headline=check.id in headline,
+                outcome=outcome,
             )
         )
     return ClaimOutcome(

@@ -91,6 +91,11 @@ def _v(verdict: Verdict) -> str:
     return f"**{_VERDICT_WORDS[verdict]}**"
 
 
+def _vc(check: CheckResult) -> str:
+    """A check's verdict, or its outcome (ill-posed, not falsifiable) when it has one."""
+    return f"**{check.outcome}**" if check.outcome is not None else _v(check.verdict)
+
+
 def _cell(x: Any) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
@@ -116,7 +121,7 @@ def _summary(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     rows = []
     for c in order:
         per = "; ".join(f"{p}: {r.verdict}" for p, r in c.protocols.items())
-        rows.append([c.id + (" ★" if c.headline else ""), c.claim, _v(c.verdict), per])
+        rows.append([c.id + (" ★" if c.headline else ""), c.claim, _vc(c), per])
     text = _table(["check", "claim", "verdict", "per protocol"], rows)
     return (
         "## Verdicts at a glance\n\n" + text + "\n\n"
@@ -267,6 +272,8 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         ]
         cols: list[list[str]] = []
         for m in claim.measures:
+            if m not in g.arrays:  # a measure this protocol does not read (engine.used_measures)
+                continue
             arr = g.arrays[m]
             cells = []
             for i in range(g.n_groups):
@@ -344,7 +351,7 @@ def _effect_text(c: ConditionResult) -> str:
 def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     lines = ["## Verdicts per check"]
     for c in _ordered_checks(claim, outcome):
-        lines += ["", f"### {c.id}: {c.claim} — {_v(c.verdict)}", "", c.explanation, ""]
+        lines += ["", f"### {c.id}: {c.claim} — {_vc(c)}", "", c.explanation, ""]
         lines.append(f"*Why this rule*: {c.why}")
         rows = []
         for r in c.conditions:
@@ -564,7 +571,7 @@ def write_index(reports_dir: str | Path, entries: Sequence[ClaimOutcome]) -> tup
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for o in entries:
-        verdicts = "<br>".join(f"{c.id}: {_v(c.verdict)}" for c in o.checks)
+        verdicts = "<br>".join(f"{c.id}: {_vc(c)}" for c in o.checks)
         link = f"[{o.claim_id}]({o.claim_id}/report.md)"
         rows.append([link, o.title, o.budget, verdicts])
     md_text = (

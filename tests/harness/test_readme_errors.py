@@ -122,7 +122,10 @@ def test_readme_error_example(
     argv = shlex.split(local(command))[1:]
     if ui:
         argv += ["--dry-run"] + ([] if "--port" in argv else ["--port", ports["5000"]])
-    journal = root / "mlruns" / "optuna" / "smoke.journal"
+    from harness.study.storage import default_storage_url, journal_path
+
+    journal = journal_path(default_storage_url("smoke", root=root))
+    assert journal is not None
     before = journal.read_bytes()
     capsys.readouterr()
     code = main(argv)
