@@ -16,11 +16,18 @@ Design (why each choice; the README explains it for users):
   trial seeds come from the study seed and the replicate index only. The trials and their results
   are then the same whatever ``--jobs`` is. Model-based samplers (``tpe``, ``cmaes``, ``nsga2``,
   ``gp``) depend on the order results arrive, so they are reproducible only with ``--jobs 1``.
-- **Resume.** Re-running a sweep loads the study, marks trials left RUNNING by a dead driver (or
-  in flight when a worker died or Ctrl-C was pressed) as failed-and-interrupted, sets their MLflow
-  runs to KILLED, and re-enqueues them with their original parameters. Interrupted trials are never
-  counted; completed ones are kept. The ledger (:mod:`harness.study.ledger`) keeps the per-epoch
-  records of every finished trial.
+- **Resume.** Re-running a sweep repairs what a dead driver left, whatever moment it died: each
+  finished trial is recorded in the order durable outcome -> Optuna tell -> MLflow run(s) ->
+  ledger entry (:mod:`harness.study.ledger`), so a resume completes the record of every trial
+  that reached the driver from its durable outcome (idempotently), and marks the others
+  (RUNNING without one) failed-and-interrupted, KILLs their runs and re-enqueues them with their
+  original parameters. Interrupted trials are never counted. The parent run's id is recorded
+  through a token before use, so an orphaned parent is adopted, not duplicated.
+- **Several drivers** on one study cooperate (:mod:`harness.study.lease`): trials are owned by
+  the driver that asked them, drivers beat a lease, only dead drivers' trials are recovered, and
+  the study's set-up happens under a storage lock, once at a time.
+- **Workers** (:mod:`harness.study.pool`): a trial is asked only when a worker is free; a worker
+  that dies fails only its trials, which are retried (bounded); workers exit with their driver.
 """
 
 from __future__ import annotations
