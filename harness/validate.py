@@ -66,6 +66,7 @@ _SUMMARY_KEYS = (
     "epochs",
     "epochs_to_target",
     "time_to_target_s",
+    "model/n_params",
 )
 #: per-epoch keys every training epoch records (``Trainer._train_epoch`` and ``_epoch_record``)
 _EPOCH_KEYS = ("train/batch_loss", "time/epoch_train_s", "throughput/samples_per_s", "steps", "lr")

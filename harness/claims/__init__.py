@@ -10,17 +10,22 @@ rate), per-run measures, checks (statistic + rule) and figures. The flow::
     paths = write_report(claim, outcome, tables, out_dir=Path("reports"), meta={...})
     write_index(Path("reports"), [outcome, ...])
 
-Verdicts are three-valued per protocol (supported / refuted / inconclusive, from a seed-cluster
-bootstrap CI against the rule) and combine across protocols into supported / refuted /
-conditional / inconclusive. Statistics, measures, figures and probes are registries; a protocol
-whose study has a ``probe`` block evaluates a registered probe instead of training
-(:mod:`harness.claims.probes`).
+Verdicts are three-valued per protocol (supported / refuted / inconclusive, from the per-seed
+statistic's order-statistic interval against the rule; see :mod:`harness.claims.intervals`) and
+combine across protocols into supported / refuted / conditional / inconclusive. Statistics,
+measures, figures and probes are registries; a protocol whose study has a ``probe`` block
+evaluates a registered probe instead of training (:mod:`harness.claims.probes`).
 """
 
 from __future__ import annotations
 
 # registered components that live outside measures.py / statistics.py (imported to register)
-from harness.claims import threshold_stats, weight_measures  # noqa: F401
+from harness.claims import (  # noqa: F401
+    contrast_stats,
+    scatter_figure,
+    threshold_stats,
+    weight_measures,
+)
 from harness.claims.engine import evaluate_claim
 from harness.claims.errors import ClaimError
 from harness.claims.figures import FIGURES
@@ -30,6 +35,7 @@ from harness.claims.outcome import (
     CheckResult,
     ClaimOutcome,
     ConditionResult,
+    Outcome,
     ProtocolData,
 )
 from harness.claims.report import ReportPaths, write_index, write_report
@@ -53,6 +59,7 @@ __all__ = [
     "ClaimOutcome",
     "ClaimSpec",
     "ConditionResult",
+    "Outcome",
     "ProtocolData",
     "ReportPaths",
     "RunTable",

@@ -31,10 +31,12 @@ from harness.claims.filters import sort_keys, value_label
 from harness.claims.intervals import Interval, fmt_estimate, interval_for, order_statistic_rank, pct
 from harness.claims.measures import Measure, censor_column, compute_measures
 from harness.claims.outcome import (
+    OUTCOME_KINDS,
     CheckProtocolResult,
     CheckResult,
     ClaimOutcome,
     ConditionResult,
+    Outcome,
     ProtocolData,
     StratumResult,
 )
@@ -43,7 +45,7 @@ from harness.claims.results import RunTable
 from harness.claims.selection import select_nuisance
 from harness.claims.spec import CheckSpec, ClaimSpec, Combo, ConditionSpec, Node, ProtocolSpec
 from harness.claims.statistics import Statistic
-from harness.claims.text import fmt
+from harness.claims.text import fmt, fmt_ci
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
 
 __all__ = ["evaluate_claim", "seed_statistic", "seeds_sample", "used_measures"]
@@ -365,9 +367,8 @@ class _ProtocolEval:
             side = used & stat._side_mask(g, getattr(stat, name))  # type: ignore[attr-defined]
             st = g.status[side]
             ran = int(np.sum(st != ""))
-            parts.append(
-                f"{stat._side_label(getattr(stat, name))}: {int(np.sum(st == 'diverged'))} of {ran}"
-            )  # type: ignore[attr-defined]
+            arm = stat._side_label(getattr(stat, name))  # type: ignore[attr-defined]
+            parts.append(f"{arm}: {int(np.sum(st == 'diverged'))} of {ran}")
         return "(" + ", ".join(parts) + ")"
 
     @staticmethod
@@ -489,7 +490,7 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
     selected = [n for n, d in data.items() if d.selection is not None and len(d.selection)]
     if selected:
         out.append(
-            f"In {', '.join(selected)} the nuisance setting was chosen once on all seeds; the CIs "
+            f"In {', '.join(selected)} the nuisance setting was chosen once on all seeds; the intervals "
             "do not include the uncertainty of that choice."
         )
     for name, d in data.items():
@@ -512,6 +513,33 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
                 "within the training budget; a longer budget could change these values."
             )
     return out
+
+
+def _outcome(check: CheckSpec, verdict: Verdict) -> Outcome | None:
+    """The check's outcome (ill-posed, not falsifiable) if its ``outcome`` applies to ``verdict``."""
+    o = check.outcome
+    if o is None:
+        return None
+    if o.on == "always" or str(verdict) == o.on:
+        return OUTCOME_KINDS[o.kind]
+    return None
+
+
+def _outcome_text(
+    check: CheckSpec, outcome: Outcome, per: Mapping[str, CheckProtocolResult], text: str
+) -> str:
+    assert check.outcome is not None
+    head = f"{outcome}: {check.outcome.why}"
+    if check.outcome.judged:
+        return f"{head} (The rule's own verdict: {text})"
+    nums = "; ".join(
+        f"{c.protocol}: {c.statistic} = {fmt(c.estimate)} "
+        f"({c.interval or 'CI'}, {c.level:.0%}: {fmt_ci(*c.ci)})"
+        + (f", {c.reason}" if c.reason else "")
+        for r in per.values()
+        for c in r.conditions
+    )
+    return f"{head} Reported, not judged: {nums}."
 
 
 def _group_label(d: ProtocolData, i: int) -> str:
@@ -642,6 +670,10 @@ def evaluate_claim(
             v = evals[pname].node(check, check.node, conds)
             per[pname] = CheckProtocolResult(pname, v, conds, _protocol_text(conds, v, check.node))
         verdict = across_protocols({k: r.verdict for k, r in per.items()})
+        text = _check_text(check, verdict, per, claim)
+        outcome = _outcome(check, verdict)
+        if outcome is not None:
+            text = _outcome_text(check, outcome, per, text)
         results.append(
             CheckResult(
                 id=check.id,
@@ -649,8 +681,9 @@ def evaluate_claim(
                 why=check.why,
                 verdict=verdict,
                 protocols=per,
-                explanation=_check_text(check, verdict, per, claim),
+                explanation=text,
                 headline=check.id in headline,
+                outcome=outcome,
             )
         )
     return ClaimOutcome(

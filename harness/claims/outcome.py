@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import pandas as pd
@@ -13,10 +14,12 @@ from harness.claims.results import RunTable
 from harness.claims.verdicts import Verdict
 
 __all__ = [
+    "OUTCOME_KINDS",
     "CheckProtocolResult",
     "CheckResult",
     "ClaimOutcome",
     "ConditionResult",
+    "Outcome",
     "ProtocolData",
     "StratumResult",
 ]
@@ -28,6 +31,30 @@ def _json_num(x: float) -> float | str | None:
     if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return float(x)
+
+
+class Outcome(str, Enum):
+    """A check's outcome when the claim as worded cannot take a plain verdict.
+
+    - ``ill-posed``: the question has no meaning as asked (L5: ranking models trained with
+      different losses by their loss values compares numbers on different scales). The check's
+      rule states what a well-posed reading would need; when the data refute it, the outcome is
+      ``ill-posed`` instead of ``refuted``.
+    - ``not falsifiable as worded``: no result could contradict the wording (N4: "usually before,
+      sometimes after is better"). The check reports its statistic and interval, never a verdict.
+
+    The three-valued verdict of the rule is kept next to it (``CheckResult.verdict``).
+    """
+
+    ILL_POSED = "ill-posed"
+    NOT_FALSIFIABLE = "not falsifiable as worded"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Outcome kinds as written in a claim file (``outcome: {kind: ill_posed}``).
+OUTCOME_KINDS = {"ill_posed": Outcome.ILL_POSED, "not_falsifiable": Outcome.NOT_FALSIFIABLE}
 
 
 @dataclass
@@ -129,10 +156,17 @@ class CheckResult:
     protocols: dict[str, CheckProtocolResult]
     explanation: str
     headline: bool = False
+    #: set when the claim as worded takes no plain verdict (see :class:`Outcome`)
+    outcome: Outcome | None = None
 
     @property
     def conditions(self) -> list[ConditionResult]:
         return [c for p in self.protocols.values() for c in p.conditions]
+
+    @property
+    def label(self) -> str:
+        """What the report shows: the outcome when there is one, else the verdict."""
+        return str(self.outcome) if self.outcome is not None else str(self.verdict)
 
 
 @dataclass
@@ -194,7 +228,9 @@ class ClaimOutcome:
                 {
                     "id": c.id,
                     "claim": c.claim,
-                    "verdict": str(c.verdict),
+                    "verdict": c.label,
+                    "rule_verdict": str(c.verdict),
+                    "outcome": str(c.outcome) if c.outcome is not None else None,
                     "explanation": c.explanation,
                     "headline": c.headline,
                     "protocols": {

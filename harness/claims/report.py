@@ -4,8 +4,9 @@
 
 - ``report.md``: the claim and its quotes (original and English gloss), the setup (data, model,
   protocols, seeds, budget, learning-rate protocol, which nuisance setting won), figures, the
-  table of measured values (median and 95 % CI over seeds per group), the verdict of every check
-  with its effect size and CI, caveats (the claim's own and automatic ones), how to reproduce;
+  table of measured values (median and its order-statistic interval over seeds per group), the
+  verdict of every check with its effect size and interval (method and level reached), caveats
+  (the claim's own and automatic ones), how to reproduce;
 - ``figures/*.png`` (seaborn, see :mod:`harness.claims.figures`);
 - ``report.html``: the same document with every image embedded as a base64 data URI and inline
   CSS, so the single file can be mailed or attached to an MLflow run;
@@ -32,7 +33,13 @@ import pandas as pd
 
 from harness.claims.figures import FigureContext, render_figure
 from harness.claims.filters import value_label
-from harness.claims.intervals import fmt_est_ci, fmt_estimate, interval_for, median_interval
+from harness.claims.intervals import (
+    fmt_est_ci,
+    fmt_estimate,
+    interval_for,
+    median_interval,
+    pct,
+)
 from harness.claims.outcome import CheckResult, ClaimOutcome, ConditionResult, ProtocolData
 from harness.claims.results import RunTable
 from harness.claims.spec import ClaimSpec
@@ -84,6 +91,11 @@ def _v(verdict: Verdict) -> str:
     return f"**{_VERDICT_WORDS[verdict]}**"
 
 
+def _vc(check: CheckResult) -> str:
+    """A check's verdict, or its outcome (ill-posed, not falsifiable) when it has one."""
+    return f"**{check.outcome}**" if check.outcome is not None else _v(check.verdict)
+
+
 def _cell(x: Any) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
@@ -109,11 +121,13 @@ def _summary(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     rows = []
     for c in order:
         per = "; ".join(f"{p}: {r.verdict}" for p, r in c.protocols.items())
-        rows.append([c.id + (" ★" if c.headline else ""), c.claim, _v(c.verdict), per])
+        rows.append([c.id + (" ★" if c.headline else ""), c.claim, _vc(c), per])
     text = _table(["check", "claim", "verdict", "per protocol"], rows)
     return (
         "## Verdicts at a glance\n\n" + text + "\n\n"
-        "*supported*: the whole 95 % CI satisfies the rule under every protocol; *refuted*: it "
+        "*supported*: the whole interval (median over seeds, order-statistic interval; the level "
+        "it reaches is stated with each verdict) satisfies the rule under every protocol; "
+        "*refuted*: it "
         "violates it under every protocol; *conditional*: supported under some protocols and "
         "refuted under others; *inconclusive*: anything else (the reason is given below)."
         + (" ★ = headline check." if any(c.headline for c in order) else "")
@@ -160,7 +174,11 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         f"- **Statistics**: every statistic is computed per seed (seed r of one arm against "
         f"seed r of the other: paired), then summarised by the median over seeds with its exact "
         f"order-statistic interval (Student t for a mean), nominal level "
-        f"{outcome.level:.0%}. {_levels_text(reps, outcome.level)}"
+        f"{pct(outcome.level)}. "
+        + _levels_text(
+            [d.grouped.n_replicates for d in outcome.protocols.values() if d.grouped.n_replicates],
+            outcome.level,
+        )
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
@@ -237,7 +255,7 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         "## Measured values",
         "",
         f"Median over seeds per group, with the order-statistic interval of the median "
-        f"(nominal {outcome.level:.0%}; the level each seed count reaches is in the setup). "
+        f"(nominal {pct(outcome.level)}; the level each seed count reaches is in the setup). "
         "∞ = target not reached; n/a = no value (failed runs).",
     ]
     for name, d in outcome.protocols.items():
@@ -292,7 +310,7 @@ def _levels_text(reps: list[int], nominal: float) -> str:
     text = "Intervals over seeds: " + "; ".join(parts) + "."
     if any(median_interval(list(range(n)), nominal).short_of_nominal for n in reps):
         text += (
-            f" Where the level reached is below {nominal:.0%}, a decisive verdict holds at that "
+            f" Where the level reached is below {pct(nominal)}, a decisive verdict holds at that "
             "lower level only."
         )
     return text
@@ -333,7 +351,7 @@ def _effect_text(c: ConditionResult) -> str:
 def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     lines = ["## Verdicts per check"]
     for c in _ordered_checks(claim, outcome):
-        lines += ["", f"### {c.id}: {c.claim} — {_v(c.verdict)}", "", c.explanation, ""]
+        lines += ["", f"### {c.id}: {c.claim} — {_vc(c)}", "", c.explanation, ""]
         lines.append(f"*Why this rule*: {c.why}")
         rows = []
         for r in c.conditions:
@@ -553,13 +571,13 @@ def write_index(reports_dir: str | Path, entries: Sequence[ClaimOutcome]) -> tup
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for o in entries:
-        verdicts = "<br>".join(f"{c.id}: {_v(c.verdict)}" for c in o.checks)
+        verdicts = "<br>".join(f"{c.id}: {_vc(c)}" for c in o.checks)
         link = f"[{o.claim_id}]({o.claim_id}/report.md)"
         rows.append([link, o.title, o.budget, verdicts])
     md_text = (
         "# Claim reports\n\n"
         + _table(["claim", "title", "budget", "verdicts"], rows)
-        + "\n\nEach report holds the quotes, the setup, figures, measured values with CIs and "
+        + "\n\nEach report holds the quotes, the setup, figures, measured values with intervals and "
         "the reasons behind every verdict.\n"
     )
     md_path = root / "index.md"
