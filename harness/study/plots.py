@@ -295,7 +295,7 @@ def _safe_name(key: str) -> str:
 
 
 #: what the interval bars and bands of the study plots are (harness.study.summary.seed_interval)
-INTERVAL_NAME = "95 % t-interval over seeds"
+INTERVAL_NAME = "order-statistic interval of the median over seeds (level: trials.csv ci_level)"
 
 
 def metric_label(name: str) -> str:
@@ -536,7 +536,8 @@ class CurveGroups:
 
 
 def _seed_band(seed_curves: pd.DataFrame | None, trial: int, metric: str) -> pd.DataFrame | None:
-    """Per epoch: mean and the 95 % t-interval over the trial's seeds (None under 2 seeds)."""
+    """Per epoch: median and its order-statistic interval over the trial's seeds (None under 2
+    seeds). The ``mean`` column holds the median (the band's center), kept under its old name."""
     from harness.study.summary import seed_interval
 
     if seed_curves is None or seed_curves.empty or metric not in seed_curves.columns:
@@ -546,8 +547,8 @@ def _seed_band(seed_curves: pd.DataFrame | None, trial: int, metric: str) -> pd.
         return None
     rows = []
     for epoch, g in sub.groupby("epoch"):
-        mean, _sd, low, high = seed_interval(list(g[metric].astype(float)))
-        rows.append({"epoch": epoch, "mean": mean, "low": low, "high": high, "n": len(g)})
+        med, iv = seed_interval(list(g[metric].astype(float)))
+        rows.append({"epoch": epoch, "mean": med, "low": iv.low, "high": iv.high, "n": len(g)})
     return pd.DataFrame(rows)
 
 
@@ -749,8 +750,9 @@ def paper_figure(
         fig.text(
             0.01,
             -0.02,
-            "Points are means over seeds; error bars and bands: 95 % t-interval over seeds "
-            "(mean ± t·s/√n, harness.study.summary.seed_interval).",
+            "Points are the trials' objective (mean over seeds); error bars and bands: "
+            "order-statistic interval of the median over seeds, level in trials.csv ci_level "
+            "(harness.study.summary.seed_interval).",
             fontsize=7,
             color="0.3",
         )
@@ -945,8 +947,8 @@ def render_study_plots(
     spec : StudySpec, optional
         Shorthand: supplies ``space``, ``roles`` and ``objective_names`` where not given.
     trials : DataFrame, optional
-        The sweep's trials table (``harness.study.summary.trials_table``): its per-seed 95 %
-        t-intervals become error bars in the axis, isolation and paper figures.
+        The sweep's trials table (``harness.study.summary.trials_table``): its per-seed
+        order-statistic intervals become error bars in the axis, isolation and paper figures.
     seed_curves : DataFrame, optional
         Per-seed per-epoch records (:func:`seed_curves_frame`): interval bands on the curves.
     title : str, optional

@@ -72,9 +72,9 @@ def test_the_band_is_the_seed_interval_at_every_epoch():
     band = _seed_band(seeds, 1, "val/accuracy")
     for e in range(3):
         values = seeds[seeds["epoch"] == e]["val/accuracy"].tolist()
-        _mean, _, low, high = seed_interval(values)
+        _med, iv = seed_interval(values)
         got = band[band["epoch"] == e].iloc[0]
-        assert (got["low"], got["high"], got["n"]) == (low, high, 4)
+        assert (got["low"], got["high"], got["n"]) == (iv.low, iv.high, 4)
     assert _seed_band(seeds[seeds["replicate"] == 0], 1, "val/accuracy") is None  # one seed
 
 
