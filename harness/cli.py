@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import logging
 import math
 import os
 import re
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
+
+log = logging.getLogger("harness")
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
@@ -170,7 +173,8 @@ def _command_line(argv: Sequence[str]) -> str:
 
 
 def _warn(command: str, message: str) -> None:
-    print(f"harness {command}: warning: {message}", file=sys.stderr, flush=True)
+    """``harness <command>: warning: <message>`` on stderr, through the ``harness`` logger."""
+    logging.getLogger("harness").warning(message)
 
 
 def _check_override_keys(overrides: Sequence[str], allowed: Sequence[str], source: str) -> None:
@@ -345,10 +349,9 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         reset_study(spec.name, storage)
     from harness.redact import redact_text
 
-    print(
+    log.info(
         f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), "
-        f"storage {redact_text(storage)}",
-        flush=True,
+        f"storage {redact_text(storage)}"
     )
     try:
         result = run_sweep(
@@ -365,6 +368,8 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             n_trials=args.n_trials,
             timeout=args.timeout,
             plots=not args.no_plots,
+            stack=False if args.no_stack else None,
+            cache=not args.no_cache,
         )
     except SweepInterrupted as exc:
         print(f"harness sweep: {redact_text(str(exc))}", file=sys.stderr)
@@ -377,6 +382,22 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"parent run: {run_url(tracker, result.experiment_id, result.parent_run_id)}")
     print(f"wall time {result.wall_time_s:.1f} s; browse with `harness ui`")
     return 0
+
+
+#: the help of --no-stack (sweep, reproduce, demo)
+NO_STACK_HELP = (
+    "train each trial's replicate seeds one by one instead of as one stacked model (same "
+    "numbers to float rounding; studies and claim protocols that measure time always train "
+    "unstacked)"
+)
+
+
+#: the help of --no-cache (sweep, reproduce, demo)
+NO_CACHE_HELP = (
+    "train every run even when a finished run of the same resolved config, seed and code "
+    "version is in the run cache (mlruns/runcache); reused runs carry the MLflow tag "
+    "cache.source_run"
+)
 
 
 # -- reproduce / demo ----------------------------------------------------------------------------
@@ -427,12 +448,25 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
         "fresh": not args.resume,
         "study_plots": args.study_plots,
         "blas_threads": args.blas_threads,
+        "stack": False if args.no_stack else None,
+        "cache": not args.no_cache,
     }
+    from harness.claims import load_claim
+    from harness.terminal import OverallProgress
+
+    # one bar over every protocol of every claim (done/total, ETA) when there is more than one
+    total = sum(len(load_claim(c, budget=args.budget).protocols_to_run()) for c in claim_ids)
+    overall = OverallProgress(
+        total, enabled=not args.no_progress, desc=f"{len(claim_ids)} claim(s)", unit="protocol"
+    )
     results = []
-    for claim_id in claim_ids:
-        result = reproduce_claim(claim_id, **common)
-        _print_claim(result)
-        results.append(result)
+    try:
+        for claim_id in claim_ids:
+            result = reproduce_claim(claim_id, **common, on_protocol_done=overall.advance)
+            _print_claim(result)
+            results.append(result)
+    finally:
+        overall.close()
     if len(results) > 1:
         from harness.reproduce import write_book_for
 
@@ -519,7 +553,21 @@ def ui_command(tracking_uri: str, *, host: str, port: int) -> list[str]:
     root = _artifact_root_for(tracking_uri)
     if root:
         cmd += ["--default-artifact-root", root]
+    if _harness_app_registered():  # experiments open on their runs (harness/mlflow_app.py)
+        from harness.mlflow_app import APP_NAME
+
+        cmd += ["--app-name", APP_NAME]
     return cmd
+
+
+def _harness_app_registered() -> bool:
+    """Whether the installed package registers the ``mlflow.app`` plugin (an install from an
+    older checkout does not: then the plain UI)."""
+    import importlib.metadata
+
+    from harness.mlflow_app import APP_NAME
+
+    return any(ep.name == APP_NAME for ep in importlib.metadata.entry_points(group="mlflow.app"))
 
 
 def cmd_ui(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -598,6 +646,11 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"pruners: {', '.join(PRUNERS.names())}")
     except ImportError:
         pass
+    from harness.claims.probes import PROBES
+    from models.objectives import OBJECTIVES
+
+    print(f"probes (claims without training): {', '.join(PROBES.names())}")
+    print(f"toy objectives (probe toy_descent): {', '.join(OBJECTIVES.names())}")
     studies = sorted(Path("studies").glob("*.yaml")) if Path("studies").is_dir() else []
     if studies:
         print(f"studies: {', '.join(str(p) for p in studies)}")
@@ -694,6 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the study plots at the end")
+    p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
+    p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     _add_common(p)
     p.set_defaults(func=cmd_sweep)
 
@@ -724,6 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.add_argument("--blas-threads", type=_blas_threads, default=None, help=BLAS_THREADS_HELP)
+        p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
+        p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
         _add_common(p)
 
     p = sub.add_parser(
@@ -793,12 +850,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_debug(p: argparse.ArgumentParser, *, default: Any) -> None:
-    """``--debug`` before or after the command (the command's copy must not reset the main one)."""
+    """``--debug`` and ``--verbose`` before or after the command (the command's copy must not
+    reset the main one)."""
     p.add_argument(
         "--debug",
         action="store_true",
         default=default,
         help="show the traceback of an error (also: HARNESS_DEBUG=1)",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="also show MLflow's and Optuna's own log lines and warnings (hidden by default)",
     )
 
 
@@ -826,6 +890,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models.registry import SpecError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    from harness.terminal import configure
+
+    # before MLflow is imported: its INFO lines and the libraries' warnings stay hidden
+    command_name = next((a for a in argv if not a.startswith("-")), "")
+    configure(verbose="--verbose" in argv, prog=f"harness {command_name}".strip())
     # MLflow prints a progress bar per artifact download/upload; our own bars are enough
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # a tracking server that goes away is an error in seconds, not after 4 minutes of retries

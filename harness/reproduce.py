@@ -11,6 +11,7 @@ to the parent run.
 from __future__ import annotations
 
 import datetime as _dt
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class ReproduceResult:
     wall_time_s: float
     verdicts: dict[str, str] = field(default_factory=dict)
     n_runs: int = 0
+    claim: Any = None  # the ClaimSpec reproduced (a claim may come from a file outside studies/)
 
 
 def run_table(entries: Iterable[Mapping[str, Any]], protocol: str) -> Any:
@@ -98,6 +100,104 @@ def _study_spec(claim: Any, protocol: str, budget: str) -> Any:
     return parse_study(raw, source=f"{claim.source_path}#protocols.{protocol}")
 
 
+def _log_probe(
+    tracker: Any,
+    experiment_id: str,
+    parent: str,
+    claim: Any,
+    protocol: str,
+    table: Any,
+    wall_s: float,
+) -> Any:
+    """One MLflow child run per probe protocol (its grid, seeds, status counts and every
+    evaluation as a table artifact); the table's ``run_id`` column points at it."""
+    import json
+
+    study = claim.study_for(protocol)
+    run = tracker.start_run(
+        experiment_id,
+        run_name=f"{claim.id}/{protocol} (probe {study['probe']['name']})",
+        parent_run_id=parent,
+        tags={"harness.kind": "probe", "claim": claim.id, "claim.protocol": protocol},
+    )
+    searched = list((study.get("search") or {}).get("params") or {})
+    tracker.log_params(
+        run,
+        {
+            "probe": json.dumps(study["probe"], sort_keys=True, default=str),
+            "probe.grid": ",".join(searched) or "(none)",
+            "probe.grid_points": int(table.runs["trial"].nunique()),
+            "replicates": int(study.get("replicates", 1)),
+            "seed": int(study.get("seed", 0)),
+        },
+    )
+    counts = table.status_counts()
+    tracker.log_metrics(
+        run,
+        [("probe/wall_time_s", float(wall_s), 0)]
+        + [(f"runs/{k}", float(v), 0) for k, v in counts.items()],
+    )
+    runs = table.runs.copy()
+    runs["run_id"] = run
+    shown = runs.map(lambda v: json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)
+    tracker.log_table(run, shown, "probe_runs.json")
+    tracker.end_run(
+        run, "failed" if counts.get("failed") == len(runs) and len(runs) else "completed"
+    )
+    return type(table)(runs, table.curves)
+
+
+def _log_report_views(tracker: Any, run_id: str, outcome: Any, paths: Any) -> None:
+    """What the MLflow artifact viewer shows at the top of a claim's parent run, next to
+    ``report/``: ``summary.md`` (the report's text), ``figure.png`` (its first figure) and
+    ``verdicts.json`` (an MLflow table: one row per check with its verdict)."""
+    import pandas as pd
+
+    tracker.log_text(run_id, Path(paths.markdown).read_text(encoding="utf-8"), "summary.md")
+    if paths.figures:
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "figure.png"
+            copy.write_bytes(Path(paths.figures[0]).read_bytes())
+            tracker.log_file(run_id, copy)
+    rows = [
+        {
+            "check": c.id,
+            "verdict": str(c.verdict.value),
+            "claim": c.claim,
+            "protocols": ", ".join(
+                f"{name}: {r.verdict.value!s}" for name, r in c.protocols.items()
+            ),
+            "explanation": c.explanation,
+        }
+        for c in outcome.checks
+    ]
+    if rows:
+        tracker.log_table(run_id, pd.DataFrame(rows), "verdicts.json")
+
+
+def timing_protocols(claim: Any) -> set[str]:
+    """The protocols of ``claim`` whose runs feed a timing measure (``time_to``, a ``time/`` or
+    ``throughput/`` column): through a check, a figure or the protocol's own settings."""
+    from harness.train import needs_timing, strings_in
+
+    timing = {name for name, m in claim.measures.items() if needs_timing(m)}
+    out: set[str] = set()
+    for item in [*claim.checks, *getattr(claim, "figures", ())]:
+        if any(s in timing for s in strings_in(item)) or needs_timing(item):
+            out.update(getattr(item, "protocols", ()) or ())
+    for name, protocol in claim.protocols.items():
+        if any(s in timing for s in strings_in(protocol)):
+            out.add(name)
+    return out
+
+
+def _protocol_stacking(claim: Any, protocol: str, stack: bool | None) -> bool:
+    from harness.train import STACK_REPLICATES
+
+    wanted = STACK_REPLICATES if stack is None else stack
+    return bool(wanted) and protocol not in timing_protocols(claim)
+
+
 def reproduce_claim(
     claim_id: str,
     *,
@@ -112,15 +212,22 @@ def reproduce_claim(
     fresh: bool = True,
     command: str | None = None,
     study_plots: bool = False,
-    echo: Any = print,
+    echo: Any = None,
     blas_threads: int | None = None,
+    on_protocol_done: Any = None,
+    stack: bool | None = None,
+    cache: bool = True,
 ) -> ReproduceResult:
     """Run, judge and report one claim (see the module docstring).
 
     ``fresh`` (the default) discards earlier Optuna studies of this claim and budget, so the
     verdict comes from runs made now; ``fresh=False`` resumes them (an interrupted reproduction
     keeps its finished runs). ``blas_threads`` overrides the per-trial BLAS thread choice
-    (:mod:`harness.threads`).
+    (:mod:`harness.threads`). ``stack`` (default :data:`harness.train.STACK_REPLICATES`) trains
+    each trial's seeds as one stacked model, except in the protocols that feed a timing measure
+    (:func:`timing_protocols`), which train unstacked so that times stay per run. ``cache``
+    reuses finished runs of the same resolved config, seed and code (:mod:`harness.runcache`):
+    the claims share baseline runs.
     """
     from harness.claims import evaluate_claim, load_claim, write_report
     from harness.claims.probes import (
@@ -132,6 +239,10 @@ def reproduce_claim(
     from harness.study.runner import reset_study, run_sweep
     from harness.tracking import Tracker, provenance_tags
 
+    if echo is None:  # the harness's messages go through logging (harness.terminal)
+        import logging
+
+        echo = logging.getLogger("harness").info
     t0 = time.perf_counter()
     claim = load_claim(claim_id, budget=budget)
     check_probe_claim(claim)
@@ -170,7 +281,17 @@ def reproduce_claim(
     try:
         probes = [p for p in claim.protocols_to_run() if is_probe_protocol(claim, p)]
         for protocol in probes:  # no training: evaluated here, in seconds
-            tables[protocol] = run_probe_protocol(claim, protocol, echo=echo)
+            t_probe = time.perf_counter()
+            table = run_probe_protocol(claim, protocol, echo=echo)
+            tables[protocol] = _log_probe(
+                tracker,
+                experiment_id,
+                parent,
+                claim,
+                protocol,
+                table,
+                time.perf_counter() - t_probe,
+            )
             n_runs += len(tables[protocol])
         for protocol in claim.protocols_to_run():
             if protocol in probes:
@@ -194,11 +315,15 @@ def reproduce_claim(
                 tags={"claim": claim.id, "claim.protocol": protocol},
                 plots=study_plots,
                 blas_threads=blas_threads,
+                stack=_protocol_stacking(claim, protocol, stack),
+                cache=cache,
             )
             tables[protocol] = run_table(result.entries, protocol)
             if probes:  # a mixed claim: the probe measures' columns exist, as NaN
                 tables[protocol] = pad_for_claim(claim, tables[protocol])
             n_runs += len(tables[protocol])
+            if on_protocol_done is not None:  # the overall bar of a multi-claim command
+                on_protocol_done(f"{claim.id}/{protocol}")
         outcome = evaluate_claim(claim, tables)
     except BaseException as exc:
         tracker.set_tags(parent, {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
@@ -226,6 +351,7 @@ def reproduce_claim(
     )
     tracker.log_metrics(parent, [("claim/runs", float(n_runs), 0), ("claim/wall_time_s", wall, 0)])
     tracker.log_dir(parent, paths.directory, "report")
+    _log_report_views(tracker, parent, outcome, paths)
     tracker.end_run(parent, "completed")
     return ReproduceResult(
         claim_id=claim.id,
@@ -238,6 +364,7 @@ def reproduce_claim(
         wall_time_s=wall,
         verdicts=verdicts,
         n_runs=n_runs,
+        claim=claim,
     )
 
 
@@ -257,7 +384,7 @@ def write_book_for(
     entries = [
         BookEntry.from_result(
             r,
-            load_claim(r.claim_id, budget=r.budget),
+            r.claim if r.claim is not None else load_claim(r.claim_id, budget=r.budget),
             run_url=run_url(tracker, r.experiment_id, r.parent_run_id),
         )
         for r in results

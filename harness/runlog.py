@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 import traceback
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -82,7 +80,7 @@ def finish_run(
     title: str = "",
 ) -> None:
     """Log metrics per epoch, summary metrics, status tags and artifacts; then end the run."""
-    from harness.runplots import plot_learning_curves
+    from harness.runplots import learning_curves_figure
 
     history = result.history
     tracker.log_history(run_id, history.records)
@@ -96,12 +94,9 @@ def finish_run(
     tags.update(extra_tags or {})
     tracker.set_tags(run_id, tags)
     tracker.log_text(run_id, history_csv(history.records), "history.csv")
-    with tempfile.TemporaryDirectory() as tmp:
-        if history.records:
-            png = plot_learning_curves(
-                history.records, Path(tmp) / "learning_curves.png", title=title
-            )
-            tracker.log_file(run_id, png)
+    if history.records:
+        figure = learning_curves_figure(history.records, title=title)
+        tracker.log_figure(run_id, figure, "learning_curves.png")
     if splits is not None:
         tracker.log_dataset(run_id, splits)
     if log_model and result.network is not None and history.status != "diverged":

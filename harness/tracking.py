@@ -217,24 +217,25 @@ class Tracker:
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
             _tune_sqlite()
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
-        self._create_store_once()
+        self.client = self._create_store_once(MlflowClient)
         # run id -> artifact URI of the runs this tracker created: MlflowClient looks the run up
         # again for every artifact it logs, which is a third of a trial's tracking time
         self._artifact_uris: dict[str, str] = {}
         self._experiments: dict[str, str] = {}  # run id -> experiment id (LoggedModels need it)
 
-    def _create_store_once(self) -> None:
-        """Open (and on first use create) a database store under a lock: two processes that
-        create one store at once both run its schema migrations and corrupt it
+    def _create_store_once(self, client_class: Any) -> Any:
+        """The client, its store opened (and on first use created) under a lock: two processes
+        that create one store at once both run its schema migrations and corrupt it
         (``_alembic_tmp_latest_metrics already exists``; mlflow#10334)."""
         scheme = self.tracking_uri.split("://", 1)[0].split("+", 1)[0].lower()
         if scheme not in ("sqlite", "postgresql", "mysql"):
-            return  # a server creates its own store
+            return client_class(tracking_uri=self.tracking_uri)  # a server creates its own
         from harness.study.lease import storage_lock
 
         with storage_lock(self.tracking_uri, "mlflow-store"):
-            self.client.search_experiments(max_results=1)
+            client = client_class(tracking_uri=self.tracking_uri)
+            client.search_experiments(max_results=1)
+        return client
 
     # -- experiments and runs ----------------------------------------------------------------
     def experiment(
@@ -406,7 +407,9 @@ class Tracker:
         uri = self._artifact_uris.get(run_id)
         if uri is None:
             uri = self._artifact_uris[run_id] = str(self.client.get_run(run_id).info.artifact_uri)
-        return get_artifact_repository(uri)
+        # the tracking URI given, not MLflow's global one: a server's mlflow-artifacts:/ URIs
+        # resolve against it (else every artifact went to the default store)
+        return get_artifact_repository(uri, tracking_uri=self.tracking_uri)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:

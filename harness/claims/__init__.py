@@ -10,11 +10,11 @@ rate), per-run measures, checks (statistic + rule) and figures. The flow::
     paths = write_report(claim, outcome, tables, out_dir=Path("reports"), meta={...})
     write_index(Path("reports"), [outcome, ...])
 
-Verdicts are three-valued per protocol (supported / refuted / inconclusive, from a seed-cluster
-bootstrap CI against the rule) and combine across protocols into supported / refuted /
-conditional / inconclusive. Statistics, measures, figures and probes are registries; a protocol
-whose study has a ``probe`` block evaluates a registered probe instead of training
-(:mod:`harness.claims.probes`).
+Verdicts are three-valued per protocol (supported / refuted / inconclusive, from the per-seed
+statistic's order-statistic interval against the rule; see :mod:`harness.claims.intervals`) and
+combine across protocols into supported / refuted / conditional / inconclusive. Statistics,
+measures, figures and probes are registries; a protocol whose study has a ``probe`` block
+evaluates a registered probe instead of training (:mod:`harness.claims.probes`).
 """
 
 from __future__ import annotations

@@ -367,9 +367,8 @@ class _ProtocolEval:
             side = used & stat._side_mask(g, getattr(stat, name))  # type: ignore[attr-defined]
             st = g.status[side]
             ran = int(np.sum(st != ""))
-            parts.append(
-                f"{stat._side_label(getattr(stat, name))}: {int(np.sum(st == 'diverged'))} of {ran}"
-            )  # type: ignore[attr-defined]
+            arm = stat._side_label(getattr(stat, name))  # type: ignore[attr-defined]
+            parts.append(f"{arm}: {int(np.sum(st == 'diverged'))} of {ran}")
         return "(" + ", ".join(parts) + ")"
 
     @staticmethod
@@ -491,7 +490,7 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
     selected = [n for n, d in data.items() if d.selection is not None and len(d.selection)]
     if selected:
         out.append(
-            f"In {', '.join(selected)} the nuisance setting was chosen once on all seeds; the CIs "
+            f"In {', '.join(selected)} the nuisance setting was chosen once on all seeds; the intervals "
             "do not include the uncertainty of that choice."
         )
     for name, d in data.items():

@@ -51,7 +51,7 @@ __all__ = ["FIGURES", "ClaimFigure", "FigureContext", "render_figure"]
 
 FIGURES: Registry[type[ClaimFigure]] = Registry("figure")
 
-#: Resamples for the CI bands of figures (tables and verdicts use the claim's own bootstrap).
+#: Unused since the bands are order-statistic intervals (kept for callers that import it).
 _FIG_BOOT = 1000
 _FIG_SEED = 0
 _DPI = 110
@@ -222,7 +222,7 @@ def _mark_not_reached(ax: Axes, xs: list[float], color: Any, label: bool) -> Non
 
 @FIGURES.register("measure_vs_param")
 class MeasureVsParam(ClaimFigure):
-    """A measure against a numeric parameter: median over seeds with a 95 % CI band.
+    """A measure against a numeric parameter: median over seeds with its interval band.
 
     ``hue`` is ``protocol`` (one line per protocol, the default) or a parameter (one line per
     value, one panel per protocol).
@@ -304,7 +304,7 @@ class MeasureVsParam(ClaimFigure):
 
 @FIGURES.register("bar")
 class Bar(ClaimFigure):
-    """Group medians of a measure with 95 % CI error bars, per value of ``x`` (any type)."""
+    """Group medians of a measure with interval error bars, per value of ``x`` (any type)."""
 
     def __init__(
         self,

@@ -107,6 +107,8 @@ class Interval:
     def label(self) -> str:
         """How the interval was made and its level, e.g. ``range of 3 seeds, 75.0 %``."""
         lvl = pct(self.level)
+        if not self.defined:
+            return f"no interval: undefined in all {self.n} seeds"
         if self.method == "order_statistic":
             if self.n < 2:
                 return f"{self.n} seed, no interval"

@@ -441,6 +441,74 @@ class Summary(Measure):
 _SUFFIX_NUM = re.compile(r"(\d+)$")
 
 
+_LABEL_RE = re.compile(r"^(\w+)\((.*)\)$")
+
+
+def _loss_spec(value: Any) -> Any:
+    """A loss spec from a runs-table value: a name, a mapping, or a label ``mse(output=softmax)``."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    text = str(value)
+    m = _LABEL_RE.match(text)
+    if not m:
+        return text
+    spec: dict[str, Any] = {"name": m.group(1)}
+    for part in filter(None, (x.strip() for x in m.group(2).split(","))):
+        k, _, v = part.partition("=")
+        spec[k.strip()] = v.strip()
+    return spec
+
+
+@MEASURES.register("saturated_output_grad")
+class SaturatedOutputGrad(Measure):
+    """|∂L/∂z| of the run's loss at a saturated output: a deterministic property of the loss.
+
+    The output layer's raw value for the true class is ``z`` (−10: the unit is saturated on the
+    wrong side), the other ``n_classes − 1`` outputs are 0, the target is the true class. The
+    loss (read from the run's ``param``, e.g. ``train.loss``) is the zoo's own implementation, so
+    this is the gradient the trainer would back-propagate from such a start. It does not depend
+    on the seed or the training curve; catalogue L3's "deterministic" part.
+    """
+
+    def __init__(
+        self,
+        *,
+        param: str = "train.loss",
+        z: float = -10.0,
+        n_classes: int = 10,
+        on_diverged: Any = "value",
+        label: str | None = None,
+    ) -> None:
+        self.param = param
+        self.z = z
+        self.n_classes = n_classes
+        self.on_diverged = on_diverged
+        self.label = label
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        out = super().validate()
+        if not _is_number(self.z):
+            out.append(("z", self.z, "a number (the saturated raw output, e.g. -10)"))
+        if not isinstance(self.n_classes, int) or self.n_classes < 1:
+            out.append(("n_classes", self.n_classes, "an integer >= 1"))
+        return out
+
+    def raw(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        from models.losses import LOSSES
+
+        if self.param not in run:
+            raise MissingMetricError(self.param)
+        loss = LOSSES.build(_loss_spec(run[self.param]))
+        y = np.zeros((1, self.n_classes))
+        y[0, 0] = float(self.z)
+        target = np.zeros(1, dtype=np.int64) if self.n_classes > 1 else np.ones((1, 1))
+        loss.forward(y, target)
+        return float(abs(loss.backward()[0, 0]))
+
+    def describe(self) -> str:
+        return f"saturated_output_grad(|∂L/∂z| at z = {self.z}, {self.n_classes} outputs)"
+
+
 def layer_columns(columns: Any, prefix: str, suffix: str = "") -> list[str]:
     """Telemetry columns ``<prefix><layer><suffix>`` in network order (by the layer's number).
 

@@ -42,6 +42,8 @@ register it with ``@PROBES.register("name")``.
 from __future__ import annotations
 
 import copy
+import difflib
+import inspect
 import itertools
 import math
 import time
@@ -175,20 +177,43 @@ def probe_grid(claim: ClaimSpec, protocol: str) -> tuple[dict[str, Any], list[di
     return dict(base), points
 
 
-def _build_probe(base: Mapping[str, Any], point: Mapping[str, Any], path: str) -> Probe:
+def _build_probe(
+    base: Mapping[str, Any], point: Mapping[str, Any], path: str, search_path: str = ""
+) -> Probe:
+    """Build one grid point's probe; errors name ``<path>.<argument>`` (the ``search`` path when
+    the argument's value came from the grid)."""
     spec = copy.deepcopy(dict(base))
     for key, value in point.items():
         set_dotted(spec, key[len(_KEY_PREFIX) :], copy.deepcopy(value))
+
+    def where(arg: str) -> str:
+        key = f"{_KEY_PREFIX}{arg}"
+        return f"{search_path}.{key}" if search_path and key in point else f"{path}.{arg}"
+
+    try:
+        cls = PROBES.get(str(spec.get("name")))
+    except UnknownNameError as exc:
+        close = difflib.get_close_matches(str(spec.get("name")), PROBES.names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ClaimError(
+            f"{path}.name", spec.get("name"), f"one of {', '.join(PROBES.names())}{hint}"
+        ) from exc
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    for arg in spec:
+        if arg != "name" and arg not in accepted:
+            close = difflib.get_close_matches(arg, accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ClaimError(
+                where(arg),
+                spec[arg],
+                f"an argument of probe {spec['name']!r}: {', '.join(accepted)}{hint}",
+            )
     try:
         probe: Probe = PROBES.build(spec)
-    except UnknownNameError as exc:
-        raise ClaimError(
-            f"{path}.name", spec.get("name"), f"one of {', '.join(PROBES.names())}"
-        ) from exc
     except SpecError as exc:
         raise ClaimError(path, spec, f"the arguments probe {spec['name']!r} takes: {exc}") from exc
     for arg, value, allowed in probe.validate():
-        raise ClaimError(f"{path}.{arg}", value, allowed)
+        raise ClaimError(where(arg), value, allowed)
     return probe
 
 
@@ -214,7 +239,9 @@ def check_probe_claim(claim: ClaimSpec) -> None:
         base, points = probe_grid(claim, name)
         outs: set[str] = set()
         for point in points:
-            probe = _build_probe(base, point, f"protocols.{name}.set.probe")
+            probe = _build_probe(
+                base, point, f"protocols.{name}.set.probe", f"protocols.{name}.search"
+            )
             outs |= {OUTPUT_PREFIX + o for o in probe.outputs}
         produced[name] = outs
     if not produced:
@@ -226,12 +253,23 @@ def check_probe_claim(claim: ClaimSpec) -> None:
                 for m in leaf.statistic_for(pname).measures():
                     col = _measure_column(claim.measures[m])
                     if src in produced:
-                        if col is None or col not in produced[src]:
+                        listed = ", ".join(sorted(produced[src]))
+                        if col is None:
                             raise ClaimError(
-                                f"checks[{check.id}].measure",
-                                m,
-                                f"a summary measure of an output of the probe of protocol "
-                                f"{pname!r}: {', '.join(sorted(produced[src]))}",
+                                f"measures.{m}",
+                                claim.measures[m].describe(),
+                                f"a summary measure {{name: summary, column: probe/<output>}} "
+                                f"(check {check.id} reads it on probe protocol {pname!r}): "
+                                f"{listed}",
+                            )
+                        if col not in produced[src]:
+                            close = difflib.get_close_matches(col, sorted(produced[src]), n=1)
+                            hint = f" (did you mean {close[0]!r}?)" if close else ""
+                            raise ClaimError(
+                                f"measures.{m}.column",
+                                col,
+                                f"an output of the probe of protocol {pname!r} (check "
+                                f"{check.id} reads it): {listed}{hint}",
                             )
                     elif col is not None and col.startswith(OUTPUT_PREFIX):
                         raise ClaimError(
@@ -252,7 +290,10 @@ def run_probe_protocol(
     base, points = probe_grid(claim, protocol)
     seed, R = _replicates(claim, protocol)
     path = f"protocols.{protocol}.set.probe"
-    probes = [_build_probe(base, point, path) for point in points]  # validate all before running
+    spath = f"protocols.{protocol}.search"
+    probes = [
+        _build_probe(base, point, path, spath) for point in points
+    ]  # validate all before running
     runs: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     from threadpoolctl import threadpool_limits

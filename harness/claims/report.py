@@ -4,8 +4,9 @@
 
 - ``report.md``: the claim and its quotes (original and English gloss), the setup (data, model,
   protocols, seeds, budget, learning-rate protocol, which nuisance setting won), figures, the
-  table of measured values (median and 95 % CI over seeds per group), the verdict of every check
-  with its effect size and CI, caveats (the claim's own and automatic ones), how to reproduce;
+  table of measured values (median and its order-statistic interval over seeds per group), the
+  verdict of every check with its effect size and interval (method and level reached), caveats
+  (the claim's own and automatic ones), how to reproduce;
 - ``figures/*.png`` (seaborn, see :mod:`harness.claims.figures`);
 - ``report.html``: the same document with every image embedded as a base64 data URI and inline
   CSS, so the single file can be mailed or attached to an MLflow run;
@@ -32,7 +33,13 @@ import pandas as pd
 
 from harness.claims.figures import FigureContext, render_figure
 from harness.claims.filters import value_label
-from harness.claims.intervals import fmt_est_ci, fmt_estimate, interval_for, median_interval
+from harness.claims.intervals import (
+    fmt_est_ci,
+    fmt_estimate,
+    interval_for,
+    median_interval,
+    pct,
+)
 from harness.claims.outcome import CheckResult, ClaimOutcome, ConditionResult, ProtocolData
 from harness.claims.results import RunTable
 from harness.claims.spec import ClaimSpec
@@ -118,7 +125,9 @@ def _summary(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     text = _table(["check", "claim", "verdict", "per protocol"], rows)
     return (
         "## Verdicts at a glance\n\n" + text + "\n\n"
-        "*supported*: the whole 95 % CI satisfies the rule under every protocol; *refuted*: it "
+        "*supported*: the whole interval (median over seeds, order-statistic interval; the level "
+        "it reaches is stated with each verdict) satisfies the rule under every protocol; "
+        "*refuted*: it "
         "violates it under every protocol; *conditional*: supported under some protocols and "
         "refuted under others; *inconclusive*: anything else (the reason is given below)."
         + (" ★ = headline check." if any(c.headline for c in order) else "")
@@ -149,9 +158,24 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     b = claim.budgets.get(claim.budget, {}) or {}
     bdesc = f" — {b['description']}" if b.get("description") else ""
     lines.append(f"- **Budget**: `{claim.budget}`{bdesc}")
-    lines.append(f"- **Data**: `{_spec_text(study.get('data', {}))}`")
-    lines.append(f"- **Model**: `{_spec_text(study.get('model', {}))}`")
-    lines.append(f"- **Training**: `{_spec_text(train)}`")
+    # probe protocols (harness/claims/probes.py) train nothing: name their probes instead
+    probes = {
+        p: claim.study_for(p)["probe"]
+        for p in claim.protocols_to_run()
+        if "probe" in claim.study_for(p)
+    }
+    trained = [p for p in claim.protocols_to_run() if p not in probes]
+    if trained:
+        study = claim.study_for(trained[0])
+        train = study.get("train", {}) or {}
+        where = f" (protocols {', '.join(trained)})" if probes else ""
+        lines.append(f"- **Data**{where}: `{_spec_text(study.get('data', {}))}`")
+        lines.append(f"- **Model**{where}: `{_spec_text(study.get('model', {}))}`")
+        lines.append(f"- **Training**{where}: `{_spec_text(train)}`")
+    for p, spec in probes.items():
+        lines.append(
+            f"- **Probe** `{p}` (no training; harness/claims/probes.py): `{_spec_text(spec)}`"
+        )
     reps = sorted({r for d in outcome.protocols.values() for r in d.grouped.replicates})
     seeds = sorted(
         {int(s) for d in outcome.protocols.values() for s in d.all_measures["seed"].dropna()}
@@ -165,7 +189,11 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         f"- **Statistics**: every statistic is computed per seed (seed r of one arm against "
         f"seed r of the other: paired), then summarised by the median over seeds with its exact "
         f"order-statistic interval (Student t for a mean), nominal level "
-        f"{outcome.level:.0%}. {_levels_text(reps, outcome.level)}"
+        f"{pct(outcome.level)}. "
+        + _levels_text(
+            [d.grouped.n_replicates for d in outcome.protocols.values() if d.grouped.n_replicates],
+            outcome.level,
+        )
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
@@ -242,7 +270,7 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         "## Measured values",
         "",
         f"Median over seeds per group, with the order-statistic interval of the median "
-        f"(nominal {outcome.level:.0%}; the level each seed count reaches is in the setup). "
+        f"(nominal {pct(outcome.level)}; the level each seed count reaches is in the setup). "
         "∞ = target not reached; n/a = no value (failed runs).",
     ]
     for name, d in outcome.protocols.items():
@@ -297,7 +325,7 @@ def _levels_text(reps: list[int], nominal: float) -> str:
     text = "Intervals over seeds: " + "; ".join(parts) + "."
     if any(median_interval(list(range(n)), nominal).short_of_nominal for n in reps):
         text += (
-            f" Where the level reached is below {nominal:.0%}, a decisive verdict holds at that "
+            f" Where the level reached is below {pct(nominal)}, a decisive verdict holds at that "
             "lower level only."
         )
     return text
@@ -564,7 +592,7 @@ def write_index(reports_dir: str | Path, entries: Sequence[ClaimOutcome]) -> tup
     md_text = (
         "# Claim reports\n\n"
         + _table(["claim", "title", "budget", "verdicts"], rows)
-        + "\n\nEach report holds the quotes, the setup, figures, measured values with CIs and "
+        + "\n\nEach report holds the quotes, the setup, figures, measured values with intervals and "
         "the reasons behind every verdict.\n"
     )
     md_path = root / "index.md"

@@ -18,6 +18,9 @@ Schema (``*`` = required)::
     study*: {...}                    # a study in the studies schema (name, seed, data, model, train,
                                      # search: {params: {key: {..., role: scientific|nuisance|fixed}}},
                                      # replicates); the claim engine reads the roles and replicates
+                                     # a protocol that sets `probe: {name: ...}` evaluates a registered
+                                     # probe over its probe.* grid instead of training
+                                     # (harness/claims/probes.py)
     protocols*:                      # named variants; each is run separately, runs tagged by name
       tuned_lr:
         description*: "best lr per batch size from a grid"

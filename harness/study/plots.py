@@ -49,14 +49,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EDGE_FRACTION",
+    "INTERVAL_NAME",
     "NOTES_FILE",
+    "CurveGroups",
     "StudyPlots",
     "axis_plots",
+    "curve_groups",
     "edge_warnings",
     "isolation_plots",
+    "metric_label",
+    "paper_figure",
     "plot_learning_curves",
     "render_study_plots",
+    "seed_curves_frame",
     "trials_frame",
+    "with_seed_intervals",
 ]
 
 #: written next to the PNGs when a plot was skipped or replaced, or a range looks too narrow
@@ -287,6 +294,80 @@ def _safe_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
 
 
+#: what the interval bars and bands of the study plots are (harness.study.summary.seed_interval)
+INTERVAL_NAME = "95 % t-interval over seeds"
+
+
+def metric_label(name: str) -> str:
+    """An axis label with the metric's unit: ``val/accuracy (fraction correct)``."""
+    leaf = name.rsplit("/", 1)[-1]
+    units = {
+        "accuracy": "fraction correct",
+        "loss": "mean loss per sample",
+        "r2": "R², 1 = perfect",
+        "lr": "learning rate",
+        "epoch": "passes over the training set",
+        "epochs_to_target": "epochs",
+        "samples_per_s": "samples/s",
+    }
+    unit = units.get(leaf)
+    if unit is None and leaf.endswith("_s"):
+        unit = "s"
+    if unit is None and leaf.startswith(("grad_norm", "update_norm")):
+        unit = "L2 norm"
+    return f"{name} ({unit})" if unit else name
+
+
+def param_label(axis: _Axis) -> str:
+    """A parameter's axis label: key, role and, for log axes, the scale."""
+    scale = ", log scale" if axis.log and not axis.categorical else ""
+    return f"{axis.key} ({axis.role}{scale})"
+
+
+def _interval_columns(df: pd.DataFrame, i: int) -> tuple[str, str] | None:
+    low, high = f"ci_low_{i}", f"ci_high_{i}"
+    return (low, high) if low in df.columns and high in df.columns else None
+
+
+def with_seed_intervals(
+    df: pd.DataFrame, trials: pd.DataFrame | None, objective_names: Sequence[str]
+) -> pd.DataFrame:
+    """``df`` (from :func:`trials_frame`) with ``ci_low_<i>``/``ci_high_<i>`` per objective from a
+    trials table that has ``seeds/<metric>/ci_low`` columns (``harness.study.summary``)."""
+    if trials is None or trials.empty or "number" not in trials.columns or df.empty:
+        return df
+    out = df.copy()
+    out.attrs = dict(df.attrs)
+    by_number = trials.set_index("number")
+    for i, name in enumerate(objective_names):
+        low, high = f"seeds/{name}/ci_low", f"seeds/{name}/ci_high"
+        if low in by_number.columns and high in by_number.columns:
+            out[f"ci_low_{i}"] = out["number"].map(by_number[low]).astype(float)
+            out[f"ci_high_{i}"] = out["number"].map(by_number[high]).astype(float)
+    return out
+
+
+def _error_bars(ax: Any, x: np.ndarray, y: np.ndarray, low: Any, high: Any, color: Any) -> bool:
+    """Vertical error bars where the interval is finite; whether any was drawn."""
+    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
+    if not ok.any():
+        return False
+    yerr = np.vstack([np.clip(y[ok] - lo[ok], 0, None), np.clip(hi[ok] - y[ok], 0, None)])
+    ax.errorbar(
+        x[ok],
+        y[ok],
+        yerr=yerr,
+        fmt="none",
+        ecolor=color,
+        elinewidth=1,
+        capsize=2,
+        alpha=0.7,
+        label=INTERVAL_NAME,
+    )
+    return True
+
+
 def axis_plots(
     df: pd.DataFrame,
     axes: Sequence[_Axis],
@@ -312,10 +393,13 @@ def axis_plots(
         axs = np.atleast_1d(fig.subplots(len(vcols), 1, squeeze=False)[:, 0])
         x, labels = _x_positions(df[col], a)
         states = df["state"].to_numpy()
-        for ax, vcol, oname in zip(axs, vcols, objective_names):
+        for i, (ax, vcol, oname) in enumerate(zip(axs, vcols, objective_names)):
             y = df[vcol].to_numpy(dtype=float)
             done = (states == "COMPLETE") & np.isfinite(y)
-            ax.scatter(x[done], y[done], s=18, alpha=0.8, label="complete")
+            ax.scatter(x[done], y[done], s=18, alpha=0.8, label="complete (mean over seeds)")
+            ci = _interval_columns(df, i)
+            if ci is not None:
+                _error_bars(ax, x[done], y[done], df[ci[0]][done], df[ci[1]][done], "tab:blue")
             last = (
                 df["last_intermediate"].to_numpy(dtype=float)
                 if "last_intermediate" in df
@@ -348,8 +432,8 @@ def axis_plots(
                 ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
             elif a.log:
                 ax.set_xscale("log")
-            ax.set_xlabel(f"{a.key} ({a.role})")
-            ax.set_ylabel(oname)
+            ax.set_xlabel(param_label(a))
+            ax.set_ylabel(metric_label(oname))
             ax.legend(fontsize=7, loc="best")
         axs[0].set_title(f"Axis plot: {a.key}")
         paths[name] = _save(fig, out_dir / f"{name}.png")
@@ -395,11 +479,14 @@ def isolation_plots(
         keys, binned = _buckets(sub[col], a)
         fig = Figure(figsize=(5.0, 3.2 * len(vcols)))
         axs = np.atleast_1d(fig.subplots(len(vcols), 1, squeeze=False)[:, 0])
-        for ax, vcol, direction, oname in zip(axs, vcols, directions, objective_names):
+        for i, (ax, vcol, direction, oname) in enumerate(
+            zip(axs, vcols, directions, objective_names)
+        ):
             y = sub[vcol].astype(float)
             ok = np.isfinite(y.to_numpy())
             grouped = y[ok].groupby(keys[ok], sort=True)
             best = grouped.max() if direction == "maximize" else grouped.min()
+            best_rows = grouped.idxmax() if direction == "maximize" else grouped.idxmin()
             if a.categorical:
                 labels = list(best.index)
                 xs_best = np.arange(len(labels), dtype=float)
@@ -414,33 +501,263 @@ def isolation_plots(
                     ax.set_xscale("log")
             ax.scatter(xs_all, y[ok], s=12, color="0.7", label="all trials")
             ax.plot(xs_best, best.to_numpy(), "o-", color="tab:blue", label="best per value")
+            ci = _interval_columns(sub, i)
+            if ci is not None:
+                rows = best_rows.loc[best.index]
+                _error_bars(
+                    ax,
+                    xs_best,
+                    best.to_numpy(dtype=float),
+                    sub.loc[rows, ci[0]].to_numpy(dtype=float),
+                    sub.loc[rows, ci[1]].to_numpy(dtype=float),
+                    "tab:blue",
+                )
             what = "quantile bin (median value)" if binned else "value"
-            ax.set_xlabel(f"{a.key}: {what}")
-            ax.set_ylabel(f"best {oname}")
+            ax.set_xlabel(f"{param_label(a)}: {what}")
+            ax.set_ylabel(f"best {metric_label(oname)}")
             ax.legend(fontsize=7, loc="best")
         axs[0].set_title(f"Isolation plot: {a.key} (best over nuisance params)")
         paths[name] = _save(fig, out_dir / f"{name}.png")
     return paths, notes
 
 
+@dataclass
+class CurveGroups:
+    """How learning curves are grouped: trial → group label, the best trial of each group, and
+    the per-seed curves (``trial``, ``replicate``, ``epoch``, metrics) for the interval bands."""
+
+    name: str | None = None
+    of_trial: dict[int, str] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    best: dict[str, int] = field(default_factory=dict)
+    seed_curves: pd.DataFrame | None = None
+    numeric: bool = False
+    pruned: set[int] = field(default_factory=set)
+
+
+def _seed_band(seed_curves: pd.DataFrame | None, trial: int, metric: str) -> pd.DataFrame | None:
+    """Per epoch: mean and the 95 % t-interval over the trial's seeds (None under 2 seeds)."""
+    from harness.study.summary import seed_interval
+
+    if seed_curves is None or seed_curves.empty or metric not in seed_curves.columns:
+        return None
+    sub = seed_curves[seed_curves["trial"] == trial]
+    if sub.empty or sub["replicate"].nunique() < 2:
+        return None
+    rows = []
+    for epoch, g in sub.groupby("epoch"):
+        mean, _sd, low, high = seed_interval(list(g[metric].astype(float)))
+        rows.append({"epoch": epoch, "mean": mean, "low": low, "high": high, "n": len(g)})
+    return pd.DataFrame(rows)
+
+
+def _draw_curves(
+    ax: Any, curves: pd.DataFrame, metric: str, groups: CurveGroups, *, trial_col: str = "trial"
+) -> None:
+    """Thin lines: every trial (mean over seeds), coloured by its group; thick lines with bands:
+    the best trial of each group; crosses: where pruned trials stopped."""
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    order = groups.order or ["all trials"]
+    palette = sns.color_palette("viridis" if groups.numeric else "tab10", max(len(order), 1))
+    colour = dict(zip(order, palette))
+    handles: list[Any] = []
+    n_seeds = 0
+    for trial, g in curves.groupby(trial_col):
+        g = g.sort_values("epoch")
+        group = groups.of_trial.get(int(trial), order[0])  # type: ignore[call-overload]
+        c = colour.get(group, "0.5")
+        ax.plot(g["epoch"], g[metric], lw=0.7, alpha=0.3, color=c)
+        if int(trial) in groups.pruned and len(g):  # type: ignore[call-overload]
+            ax.plot(g["epoch"].iloc[-1], g[metric].iloc[-1], "x", color=c, ms=5, alpha=0.8)
+    for group in order:
+        trial = groups.best.get(group)
+        if trial is None:
+            continue
+        g = curves[curves[trial_col] == trial].sort_values("epoch")
+        c = colour[group]
+        label = f"{groups.name} = {group}" if groups.name else f"best trial (#{trial})"
+        band = _seed_band(groups.seed_curves, trial, metric)
+        if band is not None:
+            ax.fill_between(band["epoch"], band["low"], band["high"], color=c, alpha=0.2, lw=0)
+            n_seeds = max(n_seeds, int(band["n"].max()))
+        ax.plot(g["epoch"], g[metric], lw=2.0, color=c)
+        handles.append(Line2D([], [], color=c, lw=2.0, label=f"{label} (best, #{trial})"))
+    handles.append(Line2D([], [], color="0.5", lw=0.7, alpha=0.6, label="other trials"))
+    if n_seeds:
+        handles.append(
+            Patch(color="0.5", alpha=0.3, label=f"{INTERVAL_NAME} (n = {n_seeds}), best trials")
+        )
+    if groups.pruned:
+        handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="pruned: stopped here"))
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(metric_label("epoch"))
+    ax.set_ylabel(metric_label(metric) + " (mean over seeds)")
+
+
 def plot_learning_curves(
-    curves: pd.DataFrame, metric: str, path: str | Path, *, trial_col: str = "trial"
+    curves: pd.DataFrame,
+    metric: str,
+    path: str | Path,
+    *,
+    trial_col: str = "trial",
+    groups: CurveGroups | None = None,
 ) -> Path:
-    """Every trial's ``metric`` against ``epoch`` (one line per trial, and per replicate)."""
+    """Every trial's ``metric`` against ``epoch``, grouped and coloured by ``groups`` (the
+    scientific parameter), the best trial per group drawn thick with its seed interval band."""
     if metric not in curves.columns:
         raise ValueError(f"curves have no column {metric!r}; columns: {list(curves.columns)}")
-    fig = Figure(figsize=(6.0, 3.8))
+    groups = groups or CurveGroups()
+    if not groups.best:
+        groups.best = {"all trials": int(curves[trial_col].iloc[0])} if len(curves) else {}
+        groups.order = ["all trials"]
+    fig = Figure(figsize=(6.4, 4.0))
     ax = fig.subplots()
-    group_cols = [c for c in (trial_col, "replicate") if c in curves.columns]
-    for _, g in curves.groupby(group_cols) if group_cols else [(None, curves)]:
-        g = g.sort_values("epoch")
-        ax.plot(g["epoch"], g[metric], lw=0.8, alpha=0.6)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.set_title(
-        f"Learning curves ({curves[trial_col].nunique() if trial_col in curves else 1} trials)"
-    )
+    _draw_curves(ax, curves, metric, groups, trial_col=trial_col)
+    n = curves[trial_col].nunique() if trial_col in curves else 1
+    by = f", coloured by {groups.name}" if groups.name else ""
+    ax.set_title(f"Learning curves ({n} trials{by})")
     return _save(fig, Path(path))
+
+
+def seed_curves_frame(entries: Any) -> pd.DataFrame:
+    """Per-epoch records of every seed of every finished trial (ledger entries)."""
+    rows = []
+    for entry in entries:
+        for rep in entry.get("replicates", []):
+            for rec in rep.get("records", []):
+                rows.append({"trial": entry["number"], "replicate": rep.get("replicate", 0), **rec})
+    return pd.DataFrame(rows)
+
+
+def curve_groups(
+    df: pd.DataFrame,
+    axes: Sequence[_Axis],
+    *,
+    direction: str,
+    seed_curves: pd.DataFrame | None = None,
+) -> CurveGroups:
+    """Group trials by the first scientific parameter (quantile bins for a continuous one) and
+    find each group's best completed trial; without a scientific parameter: one group."""
+    groups = CurveGroups(seed_curves=seed_curves)
+    if df.empty:
+        return groups
+    groups.pruned = {int(n) for n in df.loc[df["state"] == "PRUNED", "number"]}
+    vcol = _value_columns(df)[0]
+    scientific = [a for a in axes if a.role == "scientific" and f"params_{a.key}" in df]
+    done = df[(df["state"] == "COMPLETE") & np.isfinite(df[vcol].astype(float))]
+    if not scientific:
+        idx = _best_index(done[vcol], direction) if not done.empty else None
+        groups.order = ["all trials"]
+        if idx is not None:
+            groups.best = {"all trials": int(done.loc[idx, "number"])}
+        return groups
+    a = scientific[0]
+    col = f"params_{a.key}"
+    have = df[df[col].notna()]
+    keys, binned = _buckets(have[col], a)
+    groups.name = a.key + (" (bin median)" if binned else "")
+    groups.numeric = not a.categorical
+    labels = keys.map(lambda v: f"{v:.3g}" if isinstance(v, (int, float, np.floating)) else str(v))
+    ordered = sorted(pd.unique(keys), key=lambda v: (str(type(v)), v))
+    label_of = dict(zip(keys, labels))
+    groups.order = [label_of[k] for k in ordered]
+    groups.of_trial = {int(n): lab for n, lab in zip(have["number"], labels)}
+    for label in groups.order:
+        members = done[done["number"].map(groups.of_trial).eq(label)]
+        idx = _best_index(members[vcol], direction) if not members.empty else None
+        if idx is not None:
+            groups.best[label] = int(members.loc[idx, "number"])
+    return groups
+
+
+def paper_figure(
+    df: pd.DataFrame,
+    axes: Sequence[_Axis],
+    curves: pd.DataFrame | None,
+    path: Path,
+    *,
+    direction: str,
+    objective_name: str,
+    groups: CurveGroups,
+    title: str,
+) -> Path:
+    """The one figure of a sweep to put in a paper (seaborn, 200 dpi): (a) the best objective
+    per value of the scientific parameter, with its seed interval, over every trial; without a
+    scientific parameter, the optimization history; (b) the learning curves of those trials."""
+    import seaborn as sns
+
+    vcol = _value_columns(df)[0]
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.1):
+        fig = Figure(figsize=(10.0, 4.0), dpi=200)
+        ax_a, ax_b = fig.subplots(1, 2)
+        scientific = [a for a in axes if a.role == "scientific" and f"params_{a.key}" in df]
+        done = df[(df["state"] == "COMPLETE") & np.isfinite(df[vcol].astype(float))]
+        ci = _interval_columns(df, 0)
+        if scientific and groups.best:
+            a = scientific[0]
+            x, labels = _x_positions(done[f"params_{a.key}"], a)
+            ax_a.scatter(x, done[vcol], s=14, color="0.65", label="every completed trial")
+            best = done[done["number"].isin(list(groups.best.values()))]
+            bx, _ = _x_positions(best[f"params_{a.key}"], a)
+            if labels is not None:
+                lookup = {lab: i for i, lab in enumerate(labels)}
+                bx = np.array([lookup.get(str(v), np.nan) for v in best[f"params_{a.key}"]])
+            order = np.argsort(bx)
+            by = best[vcol].to_numpy(dtype=float)
+            ax_a.plot(bx[order], by[order], "o-", color="tab:blue", lw=1.8, label="best per value")
+            if ci is not None:
+                _error_bars(ax_a, bx, by, best[ci[0]], best[ci[1]], "tab:blue")
+            if labels is not None:
+                ax_a.set_xticks(range(len(labels)))
+                ax_a.set_xticklabels(labels, rotation=20, ha="right")
+            elif a.log:
+                ax_a.set_xscale("log")
+            ax_a.set_xlabel(param_label(a))
+            ax_a.set_title("(a) best over the nuisance parameters")
+        else:
+            ok = df[np.isfinite(df[vcol].astype(float)) & (df["state"] == "COMPLETE")]
+            ax_a.scatter(ok["number"], ok[vcol], s=14, color="0.5", label="completed trial")
+            run = ok[vcol].cummax() if direction == "maximize" else ok[vcol].cummin()
+            ax_a.step(ok["number"], run, where="post", color="tab:red", label="best so far")
+            if ci is not None:
+                _error_bars(
+                    ax_a,
+                    ok["number"].to_numpy(float),
+                    ok[vcol].to_numpy(float),
+                    ok[ci[0]],
+                    ok[ci[1]],
+                    "0.5",
+                )
+            ax_a.set_xlabel("trial number")
+            ax_a.set_title("(a) optimization history")
+        ax_a.set_ylabel(metric_label(objective_name))
+        ax_a.legend(fontsize=7, loc="best")
+        if curves is not None and not curves.empty and objective_name in curves.columns:
+            shown = curves[curves["trial"].isin(list(groups.best.values()))]
+            _draw_curves(ax_b, shown if not shown.empty else curves, objective_name, groups)
+            ax_b.set_title("(b) learning curves of those trials")
+        else:
+            ax_b.axis("off")
+            ax_b.text(0.5, 0.5, "no per-epoch curves recorded", ha="center", va="center")
+        fig.suptitle(title, fontweight="bold")
+        fig.text(
+            0.01,
+            -0.02,
+            "Points are means over seeds; error bars and bands: 95 % t-interval over seeds "
+            "(mean ± t·s/√n, harness.study.summary.seed_interval).",
+            fontsize=7,
+            color="0.3",
+        )
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=200, bbox_inches="tight")
+    return path
 
 
 # -- Optuna's plots and their fallbacks ---------------------------------------------------------
@@ -604,6 +921,9 @@ def render_study_plots(
     curves: pd.DataFrame | None = None,
     curve_metric: str | None = None,
     spec: StudySpec | None = None,
+    trials: pd.DataFrame | None = None,
+    seed_curves: pd.DataFrame | None = None,
+    title: str | None = None,
 ) -> StudyPlots:
     """Render every study plot into ``out_dir`` (see the module docstring).
 
@@ -624,6 +944,13 @@ def render_study_plots(
         The column of ``curves`` to draw (default: the first objective name found in it).
     spec : StudySpec, optional
         Shorthand: supplies ``space``, ``roles`` and ``objective_names`` where not given.
+    trials : DataFrame, optional
+        The sweep's trials table (``harness.study.summary.trials_table``): its per-seed 95 %
+        t-intervals become error bars in the axis, isolation and paper figures.
+    seed_curves : DataFrame, optional
+        Per-seed per-epoch records (:func:`seed_curves_frame`): interval bands on the curves.
+    title : str, optional
+        Title of ``figure.png`` (default: the study's name).
     """
     if spec is not None:
         space = space if space is not None else spec.search
@@ -636,6 +963,7 @@ def render_study_plots(
     df = trials_frame(study)
     n_obj = len(study.directions)
     names = _objective_names(n_obj, objective_names)
+    df = with_seed_intervals(df, trials, names)
     directions = [d.name.lower() for d in study.directions]
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     axes = _axes_info(space, df.attrs["distributions"], roles)
@@ -745,8 +1073,11 @@ def render_study_plots(
             res.notes["learning_curves"] = f"curves have none of the objective metrics {names}"
         else:
             try:
+                groups = curve_groups(
+                    df, searched, direction=directions[0], seed_curves=seed_curves
+                )
                 res.paths["learning_curves"] = plot_learning_curves(
-                    curves, metric, out / "learning_curves.png"
+                    curves, metric, out / "learning_curves.png", groups=groups
                 )
             except Exception as exc:
                 res.notes["learning_curves"] = f"{type(exc).__name__}: {exc}"
@@ -763,8 +1094,38 @@ def render_study_plots(
         res.paths.update(paths)
         res.notes.update(notes)
         res.warnings = edge_warnings(df, space, directions=directions, objective_names=names)
+        if complete:
+            try:
+                groups = curve_groups(
+                    df, searched, direction=directions[0], seed_curves=seed_curves
+                )
+                res.paths["figure"] = paper_figure(
+                    df,
+                    searched,
+                    curves,
+                    out / "figure.png",
+                    direction=directions[0],
+                    objective_name=names[0],
+                    groups=groups,
+                    title=title or _figure_title(spec, study, df, searched, names[0], seed_curves),
+                )
+            except Exception as exc:  # the figure must not sink the other plots
+                res.notes["figure"] = f"{type(exc).__name__}: {exc}"
+        else:
+            res.notes["figure"] = "no completed trial"
     _write_notes(res, out / NOTES_FILE)
     return res
+
+
+def _figure_title(
+    spec: Any, study: Any, df: pd.DataFrame, axes: Sequence[_Axis], objective: str, seeds: Any
+) -> str:
+    """``<study>: <objective> by <scientific parameter> (<n> trials × <k> seeds)``."""
+    name = spec.name if spec is not None else study.study_name
+    scientific = [a.key for a in axes if a.role == "scientific"]
+    by = f" by {scientific[0]}" if scientific else ""
+    k = int(seeds["replicate"].nunique()) if seeds is not None and len(seeds) else 1
+    return f"{name}: {objective}{by} ({len(df)} trials × {k} seed{'s' if k > 1 else ''})"
 
 
 def _write_notes(res: StudyPlots, path: Path) -> None:

@@ -80,7 +80,13 @@ class TrialPool:
             return _Inline(task)
         if self.backend == "dask":
             return pool.submit(execute_trial, task, pure=False)
-        return pool.submit(execute_trial, task)
+        try:
+            return pool.submit(execute_trial, task)
+        except cf.BrokenExecutor:
+            # a worker died since the last submit: the trials it broke fail on their own
+            # (WorkerDied); this one goes to a fresh pool
+            self.restart()
+            return self._pool().submit(execute_trial, task)
 
     def wait(self, handles: Sequence[Any], timeout: float) -> list[Any]:
         """The handles that are done (at least one, unless ``timeout`` passed first)."""

@@ -30,22 +30,24 @@ import copy
 import math
 import os
 import shlex
+import sys
 import tempfile
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.runcache import TAG_KEY, TAG_SOURCE, RunCache, default_cache_dir, run_key
 from harness.seeding import derive_seed
 from harness.study.lease import ATTR_OWNER, DriverLease, driver_alive, storage_lock
 from harness.study.ledger import Ledger, default_ledger_dir, outcome_entry
 from harness.study.pool import TrialPool, WorkerDied
 from harness.study.storage import default_storage_url, make_storage
-from harness.study.worker import TrialOutcome, TrialTask
+from harness.study.worker import ReplicateOutcome, TrialOutcome, TrialTask
 from harness.threads import BlasThreads
 
 __all__ = [
@@ -75,6 +77,39 @@ MAX_POOL_RESTARTS = 10
 
 class SweepInterrupted(Exception):
     """The sweep stopped early (Ctrl-C or a worker died); rerun the command to resume."""
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store stopped answering for longer than the sweep waits."""
+
+
+#: seconds a sweep waits for a tracking server that stopped answering
+TRACKING_WAIT_S = 300.0
+_UNREACHABLE = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Connection aborted",
+    "Connection reset",
+    "RemoteDisconnected",
+    "Read timed out",
+    "NewConnectionError",
+    "Bad Gateway",
+    "Service Unavailable",
+    "Gateway Timeout",
+    "too many 50",
+)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) says the tracking server cannot be reached right now."""
+    seen = 0
+    while exc is not None and seen < 5:
+        text = f"{type(exc).__name__}: {exc}"
+        if any(s in text for s in _UNREACHABLE):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
 
 
 def replicate_seed(study_seed: int, replicate: int) -> int:
@@ -126,11 +161,12 @@ class _Progress:
     def update(self, best: float | None, state: str) -> None:
         if self.bar is None:
             return
-        self.bar.update(1)
         post = {"last": state}
         if best is not None:
             post["best"] = f"{self.metric}={best:.4g}"
-        self.bar.set_postfix(post)
+        # one refresh per trial: the postfix without a redraw, then the count with one
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(1)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -160,6 +196,9 @@ class SweepRunner:
         timeout: float | None = None,
         ledger_dir: str | Path | None = None,
         plots: bool = True,
+        stack: bool | None = None,
+        cache: bool = True,
+        cache_dir: str | Path | None = None,
     ) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
@@ -185,6 +224,11 @@ class SweepRunner:
         self.timeout = timeout if timeout is not None else spec.timeout
         self.ledger = Ledger(ledger_dir or default_ledger_dir(spec.name))
         self.plots = plots
+        self.stack, self.stack_why = self._stacking(stack)
+        # finished runs reused (harness.runcache); a pruned study's runs depend on the others
+        if cache_dir is None:
+            cache_dir = default_cache_dir(ledger_dir=ledger_dir) if ledger_dir else None
+        self.cache = RunCache(cache_dir) if cache and spec.pruner_metric is None else None
         self._lock = threading.RLock()
         self._in_flight: dict[int, dict[str, Any]] = {}
         self._best_model: tuple[float, int, dict[str, Any], bytes] | None = None
@@ -195,6 +239,26 @@ class SweepRunner:
         self.worker_deaths = 0
 
     # -- set-up ----------------------------------------------------------------------------------
+    def _stacking(self, stack: bool | None) -> tuple[bool, str]:
+        """Whether trials train their replicates stacked (harness.train.StackedTrainer).
+
+        ``None`` (the default) means :data:`harness.train.STACK_REPLICATES`, except for a study
+        whose objectives or pruner measure time: a stacked step is no single run's, so timing
+        keeps its per-run meaning by training those studies unstacked. Returns the decision and,
+        when it is no, why.
+        """
+        from harness.train import STACK_REPLICATES, needs_timing
+
+        if stack is not None:
+            return bool(stack), "" if stack else "stacking turned off (--no-stack)"
+        if not STACK_REPLICATES:
+            return False, "stacking turned off (harness.train.STACK_REPLICATES)"
+        metrics = [o.metric for o in self.spec.objectives] + [self.spec.pruner_metric or ""]
+        timing = [m for m in metrics if needs_timing(m)]
+        if timing:
+            return False, f"the study measures time ({timing[0]}): its runs train unstacked"
+        return True, ""
+
     @property
     def sampler_name(self) -> str:
         from models.registry import parse_spec
@@ -234,7 +298,9 @@ class SweepRunner:
     def _open_study(self, storage: Any) -> Any:
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        from harness.terminal import optuna_verbosity
+
+        optuna.logging.set_verbosity(optuna_verbosity())
         sampler = (
             optuna.samplers.RandomSampler(seed=self.spec.seed)
             if self.design_based
@@ -584,6 +650,7 @@ class SweepRunner:
         config, params = self.spec.search.suggest(trial, self.spec.base_config)
         config = resolve_run_config(config)
         configs = self._replicate_configs(config)
+        keys, cached = self._cache_lookup(configs)
         extra = {"trial.number": trial.number, "trial.replicates": len(configs)}
         extra.update({f"role.{k}": v for k, v in self.spec.roles().items()})
         design_index = trial.user_attrs.get(_ATTR_DESIGN)
@@ -599,16 +666,19 @@ class SweepRunner:
             tags["retry_of"] = trial.user_attrs[_ATTR_RETRY]
         blas = self.blas.choose(configs[0])
         provenance = {**self._provenance, **blas.tags()}
-        run_id = open_run(
-            self.tracker,
-            self.experiment_id,
-            configs[0],
-            run_name=f"trial-{trial.number:04d}",
-            parent_run_id=self.parent_run_id,
-            command=_trial_command(self.spec, params, configs[0]["seed"]),
-            extra_params=extra,
-            tags=tags,
-            provenance=provenance,
+        run_id = self._tracking(
+            f"creating the run of trial {trial.number}",
+            lambda: open_run(
+                self.tracker,
+                self.experiment_id,
+                configs[0],
+                run_name=f"trial-{trial.number:04d}",
+                parent_run_id=self.parent_run_id,
+                command=_trial_command(self.spec, params, configs[0]["seed"]),
+                extra_params=extra,
+                tags=tags,
+                provenance=provenance,
+            ),
         )
         trial.set_user_attr(_ATTR_RUN, run_id)
         self._in_flight[trial.number] = {
@@ -620,21 +690,98 @@ class SweepRunner:
             "design_index": design_index,
             "started": time.time(),
             "provenance": provenance,
+            "keys": keys,
+            "cached": cached,
         }
+        todo = [i for i in range(len(configs)) if i not in cached]
         return TrialTask(
             study_name=self.spec.name,
             storage_url=self.storage_url,
             trial_id=trial._trial_id,
             number=trial.number,
-            configs=configs,
+            configs=tuple(configs[i] for i in todo),
+            replicate_ids=tuple(todo),
             prune_metric=self.spec.pruner_metric,
             pruner_spec=self.spec.pruner_spec,
             data_dir=self.data_dir,
             blas_threads=blas.threads,
             keep_weights=self.log_models != "none",
+            stack=self.stack,
             driver_host=socket.gethostname(),
             driver_pid=os.getpid(),
         )
+
+    # -- the run cache ---------------------------------------------------------------------------
+    def _cache_lookup(
+        self, configs: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[str], dict[int, Any]]:
+        """Each replicate's cache key, and the finished runs found for them (by replicate)."""
+        if self.cache is None:
+            return [], {}
+        keys = [run_key(cfg, data_dir=self.data_dir) for cfg in configs]
+        hits = {}
+        for i, key in enumerate(keys):
+            hit = self.cache.get(
+                key,
+                tracking_uri=self.tracker.tracking_uri,
+                need_timing=not self.stack,
+                need_weights=i == 0 and self.log_models != "none",
+            )
+            if hit is not None:
+                hits[i] = hit
+        return keys, hits
+
+    def _merge_cached(self, outcome: TrialOutcome, cached: Mapping[int, Any]) -> None:
+        """Put the reused runs among the trained ones; a reused failure fails the trial too."""
+        if not cached:
+            return
+        for i, hit in cached.items():
+            outcome.replicates.append(
+                ReplicateOutcome(
+                    replicate=i,
+                    seed=replicate_seed(int(self.spec.seed), i),
+                    status=hit.status,
+                    reason=hit.reason,
+                    records=hit.records,
+                    summary=hit.summary,
+                    network_config=hit.network_config,
+                    model_npz=hit.model_npz if i == 0 else None,
+                )
+            )
+        outcome.replicates.sort(key=lambda r: r.replicate)
+        if outcome.state != "complete":
+            return
+        bad = [r for r in outcome.replicates if r.status in ("diverged", "failed")]
+        if bad:
+            outcome.state = "failed"
+            outcome.reason = "; ".join(f"seed {r.seed}: {r.status}: {r.reason}" for r in bad)
+        else:
+            outcome.reason = "; ".join(sorted({r.reason for r in outcome.replicates}))
+
+    def _cache_store(
+        self, info: Mapping[str, Any], outcome: TrialOutcome, run_ids: Mapping[int, str]
+    ) -> None:
+        """Store the runs this trial trained (after MLflow has them: the source run exists)."""
+        if self.cache is None or not info.get("keys"):
+            return
+        for rep in outcome.replicates:
+            if rep.replicate in info["cached"] or rep.replicate not in run_ids:
+                continue
+            cfg = dict(info["config"])
+            cfg["seed"] = rep.seed
+            self.cache.put(
+                info["keys"][rep.replicate],
+                status=rep.status,
+                reason=rep.reason,
+                records=rep.records,
+                summary=rep.summary,
+                source_run_id=run_ids[rep.replicate],
+                timed=not outcome.stacked,
+                tracking_uri=self.tracker.tracking_uri,
+                network_config=rep.network_config,
+                model_npz=rep.model_npz,
+                config=cfg,
+            )
 
     def _objective_values(self, outcome: TrialOutcome) -> list[float] | None:
         from harness.study.spec import objective_value
@@ -658,6 +805,7 @@ class SweepRunner:
         from optuna.exceptions import UpdateFinishedTrialError
 
         info = self._in_flight.pop(outcome.number)
+        self._merge_cached(outcome, info.get("cached", {}))
         values = self._objective_values(outcome) if outcome.state == "complete" else None
         state = outcome.state
         reason = outcome.reason
@@ -680,9 +828,49 @@ class SweepRunner:
             self.ledger.drop_pending(outcome.number)
             self.lease.release(info["trial_id"])
             return "interrupted", None
-        self._record(pending)
+        # a retry after a tracking failure reuses what was logged (repair=True)
+        attempts = iter([False])
+        self._tracking(
+            f"logging trial {outcome.number}",
+            lambda: self._record(pending, repair=next(attempts, True)),
+        )
         self.lease.release(info["trial_id"])
         return state, values
+
+    def _tracking(self, what: str, call: Any) -> Any:
+        """``call()``, waiting for a tracking server that stopped answering: a line says so,
+        retries go on for :data:`TRACKING_WAIT_S` seconds (``$HARNESS_TRACKING_WAIT_S``), then
+        :class:`TrackingUnavailable` stops the sweep with one line (a resume repairs the rest:
+        the outcome is durable)."""
+        wait_s = float(os.environ.get("HARNESS_TRACKING_WAIT_S", TRACKING_WAIT_S))
+        deadline = None
+        while True:
+            try:
+                result = call()
+            except Exception as exc:
+                if not _unreachable(exc):
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + wait_s
+                    from harness.redact import redact_text
+
+                    print(
+                        f"harness sweep: the tracking store {redact_text(self.tracker.tracking_uri)} "
+                        f"does not answer ({what}); waiting up to {wait_s:.0f} s for it",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                if now >= deadline:
+                    raise TrackingUnavailable(
+                        f"the tracking store {self.tracker.tracking_uri} did not answer for "
+                        f"{wait_s:.0f} s ({what})"
+                    ) from None
+                time.sleep(min(2.0, max(0.0, deadline - now)))
+                continue
+            if deadline is not None:
+                print("harness sweep: the tracking store answers again; going on", file=sys.stderr)
+            return result
 
     def _tell(self, study: Any, pending: Mapping[str, Any]) -> None:
         from optuna.trial import TrialState
@@ -754,6 +942,17 @@ class SweepRunner:
         }
         if outcome.pruned_at_epoch is not None:
             tags["pruned_at_epoch"] = outcome.pruned_at_epoch
+        # how the replicates trained: "3" stacked together, or why not (timing, conv layers)
+        tags["train.stacked"] = str(outcome.stacked) if outcome.stacked else "no"
+        cached = info.get("cached", {})
+        if cached:
+            tags["cache.reused"] = f"{len(cached)}/{len(outcome.replicates)}"
+            if len(outcome.replicates) == 1:
+                tags[TAG_SOURCE] = cached[0].source_run_id
+                tags[TAG_KEY] = cached[0].key
+        note = outcome.stack_note if self.stack else self.stack_why
+        if note and len(outcome.replicates) > 1:
+            tags["train.stack_note"] = note[:500]
         # one store transaction for every metric and tag of the trial
         tracker.log_batch(
             run_id,
@@ -762,6 +961,9 @@ class SweepRunner:
             timestamp=timestamp,
         )
         tracker.log_text(run_id, history_csv(records), "history.csv")
+        run_ids: dict[int, str] = {}
+        if len(outcome.replicates) == 1:
+            run_ids[outcome.replicates[0].replicate] = run_id
         if len(outcome.replicates) > 1:
             existing: dict[str, str] = {}
             if repair:
@@ -769,6 +971,10 @@ class SweepRunner:
                     existing[run.data.tags.get("replicate", "")] = run.info.run_id
             for rep in outcome.replicates:
                 child = existing.get(str(rep.replicate))
+                reuse = {}
+                if rep.replicate in cached:
+                    hit = cached[rep.replicate]
+                    reuse = {TAG_SOURCE: hit.source_run_id, TAG_KEY: hit.key}
                 if child is None:
                     cfg = dict(info["config"])
                     cfg["seed"] = rep.seed
@@ -786,12 +992,14 @@ class SweepRunner:
                             "replicate": rep.replicate,
                             "status": rep.status,
                             "reason": rep.reason[:5000],
+                            **reuse,
                         },
                         provenance=info.get("provenance", self._provenance),
                         config_artifact=False,  # the params hold it; the trial run has the file
                     )
                 tracker.log_history(child, rep.records, telemetry="ends", timestamp=timestamp)
                 tracker.end_run(child, rep.status)
+                run_ids[rep.replicate] = child
         rep0 = outcome.replicates[0] if outcome.replicates else None
         if rep0 is not None and rep0.model_npz is not None and values is not None:
             if self.log_models == "all":
@@ -806,6 +1014,7 @@ class SweepRunner:
                         rep0.network_config or {},
                         rep0.model_npz,
                     )
+        self._cache_store(info, outcome, run_ids)
         tracker.end_run(run_id, MLFLOW_STATUS[state])
 
     def _log_model(self, run_id: str, network_config: Mapping[str, Any] | None, npz: bytes) -> None:
@@ -925,10 +1134,19 @@ class SweepRunner:
                 self._interrupt_in_flight(study, "interrupted by the user (Ctrl-C)")
         except Exception as exc:
             status = "interrupted"
-            with self._lock:
-                self._interrupt_in_flight(study, f"{type(exc).__name__}: {exc}")
             bar.close()
-            self._close_parent(study, status, t_start)
+            try:
+                with self._lock:
+                    self._interrupt_in_flight(study, f"{type(exc).__name__}: {exc}")
+                self._close_parent(study, status, t_start)
+            except Exception:
+                # the store that failed fails the wrap-up too: the resume repairs it
+                self.lease.stop()
+            if isinstance(exc, TrackingUnavailable):
+                raise SweepInterrupted(
+                    f"sweep {self.spec.name!r} stopped: {exc}. Completed trials are kept; run "
+                    "the same command again once it answers to resume"
+                ) from exc
             raise SweepInterrupted(
                 f"sweep {self.spec.name!r} stopped: {type(exc).__name__}: {exc}. "
                 "Completed trials are kept; run the same command again to resume."

@@ -144,6 +144,7 @@ def format_summary(result: Any, table: Any, spec: Any, *, top: int = 10) -> str:
                 + "; ".join(sorted(methods))
                 + ")"
             )
+    lines += _not_completed(table)
     for w in result.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines)
@@ -154,6 +155,25 @@ def _fmt_interval(med: float, lo: float, hi: float) -> str:
     from harness.claims.intervals import fmt_est_ci
 
     return fmt_est_ci(float(med), float(lo), float(hi))
+
+
+def _not_completed(table: Any, *, limit: int = 20) -> list[str]:
+    """The failed and pruned trials with their reasons (interrupted ones are not counted)."""
+    if not len(table) or "state" not in table.columns:
+        return []
+    bad = table[table["state"].isin(["FAIL", "PRUNED"])]
+    if "interrupted" in bad.columns:
+        bad = bad[~bad["interrupted"].astype(bool)]
+    if bad.empty:
+        return []
+    lines = ["", f"failed and pruned trials ({len(bad)}):"]
+    for _, row in bad.head(limit).iterrows():
+        reason = str(row.get("reason") or "no reason recorded").strip().splitlines()[0]
+        state = "failed" if row["state"] == "FAIL" else "pruned"
+        lines.append(f"  #{row['number']} {state}: {reason[:160]}")
+    if len(bad) > limit:
+        lines.append(f"  ... and {len(bad) - limit} more (trials.csv has every reason)")
+    return lines
 
 
 def _short(value: Any) -> str:
@@ -203,6 +223,8 @@ def summarize_study(runner: Any, study: Any, result: Any, *, plots: bool = True)
         out = Path(tmp)
         table.to_csv(out / "trials.csv", index=False)
         tracker.log_file(parent, out / "trials.csv")
+        if len(table):  # the same table as an MLflow table: the artifact viewer shows it
+            tracker.log_table(parent, table, "trials_table.json")
         best_doc = {
             "trials": [
                 {
@@ -219,6 +241,9 @@ def summarize_study(runner: Any, study: Any, result: Any, *, plots: bool = True)
             result.warnings.extend(_render_plots(runner, study, table, out / "plots"))
             if (out / "plots").is_dir():
                 tracker.log_dir(parent, out / "plots", "plots")
+                if (out / "plots" / "figure.png").is_file():  # the sweep's paper figure, on top
+                    tracker.log_file(parent, out / "plots" / "figure.png")
+                    result.artifacts.append("figure.png")
                 result.artifacts += [f"plots/{p.name}" for p in (out / "plots").glob("*.png")]
         if result.warnings:
             tracker.log_text(parent, "\n".join(result.warnings) + "\n", "warnings.txt")
@@ -234,8 +259,14 @@ def _render_plots(runner: Any, study: Any, table: Any, out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     warnings: list[str] = []
     try:
+        entries = list(runner.ledger.entries())
         rendered = study_plots.render_study_plots(
-            study, out, spec=runner.spec, curves=curves_frame(runner.ledger.entries())
+            study,
+            out,
+            spec=runner.spec,
+            curves=curves_frame(entries),
+            trials=table,
+            seed_curves=study_plots.seed_curves_frame(entries),
         )
         warnings.extend(rendered.warnings)
     except Exception as exc:  # plots must not sink the sweep's results

@@ -3,7 +3,8 @@
 A worker never touches MLflow (the driver is the only MLflow writer). It talks to the Optuna
 storage only to report intermediate values and ask whether to prune, through a ``Trial`` object
 re-attached by id, so pruning works across processes. Replicate seeds of one configuration are
-trained in lockstep, epoch by epoch, and the pruner sees the mean over seeds, so a configuration is
+trained in lockstep, epoch by epoch (as one stacked model when ``TrialTask.stack`` is set and the
+model allows, see :class:`harness.train.StackedTrainer`), and the pruner sees the mean over seeds, so a configuration is
 judged on its average and not on one lucky seed.
 
 Everything in :class:`TrialTask` and :class:`TrialOutcome` is plain data (picklable), and
@@ -17,7 +18,7 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ class TrialTask:
     data_dir: str | None = None
     blas_threads: int = 1
     keep_weights: bool = True
+    #: train the replicates as one stacked model when the model allows (harness.train.StackedTrainer)
+    stack: bool = False
+    #: the replicate index of each config (default 0, 1, ...): the driver leaves out the
+    #: replicates it reuses from the run cache
+    replicate_ids: tuple[int, ...] = ()
     #: the driver process (host name, pid): a worker on its host exits when it is gone
     driver_host: str = ""
     driver_pid: int = 0
@@ -73,6 +79,9 @@ class TrialOutcome:
     intermediate: dict[int, float] = field(default_factory=dict)
     wall_time_s: float = 0.0
     pid: int = 0
+    #: how many replicates trained stacked (0: unstacked), and why not when asked to
+    stacked: int = 0
+    stack_note: str = ""
 
     def mean_records(self) -> list[dict[str, float]]:
         """Per-epoch records averaged over replicates (see :func:`average_records`)."""
@@ -196,7 +205,7 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
 
 def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
     from harness.experiment import build_run
-    from harness.train import StopTraining
+    from harness.train import StackedTrainer, StopTraining
 
     trial = _attach_trial(task)
     metric = task.prune_metric or ""
@@ -210,15 +219,16 @@ def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
         build_run(cfg, callbacks=[stop_if_pruned], data_dir=task.data_dir, resolved=True)
         for cfg in task.configs
     ]
-    gens = [run.trainer.epochs() for run in runs]
-    active = list(range(len(gens)))
-    while active:
-        records: list[dict[str, float]] = []
-        for i in list(active):
-            try:
-                records.append(next(gens[i]))
-            except StopIteration:
-                active.remove(i)
+    trainers = [run.trainer for run in runs]
+    rounds: Iterator[list[dict[str, float]]]
+    why = StackedTrainer.unsupported(trainers) if task.stack else "not asked"
+    if why is None:
+        outcome.stacked = len(trainers)
+        rounds = ([rec for _, rec in recs] for recs in StackedTrainer(trainers).epochs())
+    else:
+        outcome.stack_note = why
+        rounds = _lockstep([t.epochs() for t in trainers])
+    for records in rounds:
         if not records or trial is None or prune_reason:
             continue
         epoch = int(records[0]["epoch"])
@@ -235,15 +245,16 @@ def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
             outcome.pruned_at_epoch = epoch
     for i, run in enumerate(runs):
         h = run.trainer.history
+        index = task.replicate_ids[i] if task.replicate_ids else i
         rep = ReplicateOutcome(
-            replicate=i,
+            replicate=index,
             seed=int(task.configs[i]["seed"]),
             status=h.status,
             reason=h.reason,
             records=h.records,
             summary=h.summary(),
         )
-        if task.keep_weights and i == 0 and h.status != "diverged":
+        if task.keep_weights and index == 0 and h.status != "diverged":
             rep.network_config = run.network.get_config()
             rep.model_npz = _weights_bytes(run.network)
         outcome.replicates.append(rep)
@@ -255,6 +266,19 @@ def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
         outcome.reason = "; ".join(f"seed {r.seed}: {r.status}: {r.reason}" for r in bad)
     else:
         outcome.reason = "; ".join(sorted({r.reason for r in outcome.replicates}))
+
+
+def _lockstep(gens: Sequence[Iterator[dict[str, float]]]) -> Iterator[list[dict[str, float]]]:
+    """Advance every replicate's epoch generator once per round; yield the round's records."""
+    active = list(range(len(gens)))
+    while active:
+        records: list[dict[str, float]] = []
+        for i in list(active):
+            try:
+                records.append(next(gens[i]))
+            except StopIteration:
+                active.remove(i)
+        yield records
 
 
 def _weights_bytes(network: Any) -> bytes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import math
+import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,20 +168,27 @@ def test_bad_probe_arguments_are_one_line_before_anything_runs():
     raw["protocols"]["p"]["search"]["probe.scheme"]["choices"] = ["central", "backward"]
     with pytest.raises(ClaimError) as exc:
         check_probe_claim(parse_claim(raw))
-    assert exc.value.path.endswith("scheme")
+    assert exc.value.path == "protocols.p.search.probe.scheme"  # where the value was written
     assert "central, forward" in str(exc.value)
     raw = _claim()
     raw["protocols"]["p"]["set"] = {"probe": {"name": "finite_diference"}}
-    with pytest.raises(ClaimError, match="finite_difference"):
+    with pytest.raises(ClaimError, match="did you mean 'finite_difference'"):
         check_probe_claim(parse_claim(raw))
+    raw = _claim()
+    raw["protocols"]["p"]["set"]["probe"]["rowz"] = 3
+    with pytest.raises(ClaimError) as exc:
+        check_probe_claim(parse_claim(raw))
+    assert exc.value.path == "protocols.p.set.probe.rowz"
+    assert "h, scheme, x" in str(exc.value)
 
 
 def test_a_check_must_read_an_output_of_its_probe():
     raw = _claim()
-    raw["measures"]["err"]["column"] = "probe/max_abs_diff"
+    raw["measures"]["err"]["column"] = "probe/abs_eror"
     with pytest.raises(ClaimError) as exc:
         check_probe_claim(parse_claim(raw))
-    assert "probe/abs_error" in str(exc.value)
+    assert exc.value.path == "measures.err.column"
+    assert "did you mean 'probe/abs_error'" in str(exc.value)
 
 
 def test_padding_adds_nan_columns_for_measures_of_other_protocols():
@@ -192,11 +201,21 @@ def test_padding_adds_nan_columns_for_measures_of_other_protocols():
     evaluate_claim(claim, {"p": t}, n_boot=100)  # every measure computes on the probe table
 
 
-@pytest.mark.parametrize("budget", ["quick", "full"])
+@pytest.mark.parametrize("budget", ["quick", "full", "tiny"])
 @pytest.mark.parametrize("claim_id", list_claims())
 def test_every_shipped_probe_protocol_validates(claim_id, budget):
-    claim = load_claim(claim_id, budget=budget)
+    try:
+        claim = load_claim(claim_id, budget=budget)
+    except ClaimError:
+        if budget == "tiny":
+            pytest.skip(f"{claim_id} has no tiny budget")
+        raise
     check_probe_claim(claim)
+    for name in claim.protocols_to_run():
+        if not is_probe_protocol(claim, name):
+            continue  # the training claims' seed counts are their own tests' business
+        reps = claim.study_for(name)["replicates"]
+        assert reps == 1 if budget == "tiny" else reps >= 3
 
 
 # -- numerics ------------------------------------------------------------------------------------
@@ -342,3 +361,50 @@ def test_shipped_claims_are_not_mutated_by_probe_runs():
     before = copy.deepcopy(claim.raw)
     run_probe_protocol(claim, "mass_shift")
     assert claim.raw == before
+
+
+def test_sigmoid_slope_and_saturated_output_gradient():
+    v = probe("sigmoid_slope", points=2001).run(rng()).values
+    assert v["max_slope"] == pytest.approx(0.25, abs=1e-12) and v["argmax_abs_z"] == 0
+    assert v["sigmoid_at_1"] == pytest.approx(1 / (1 + math.exp(-1)))
+    ce = probe("saturated_output_gradient", z=-10.0).run(rng()).values["abs_grad"]
+    mse = probe("saturated_output_gradient", loss="mse_sigmoid", z=-10.0).run(rng()).values
+    s = 1 / (1 + math.exp(10))
+    assert ce == pytest.approx(1 - s)
+    assert mse["abs_grad"] == pytest.approx((1 - s) * s * (1 - s))
+
+
+@pytest.mark.parametrize("or_gate", ["code", "text"])
+def test_xor_gates(or_gate):
+    v = probe("xor_gates", or_gate=or_gate, candidates=1000).run(rng()).values
+    assert v["xor_errors"] == 0
+    assert v["single_best_accuracy"] == 0.75  # never 4/4, and 3/4 is easy
+
+
+@pytest.mark.parametrize(
+    ("claim_id", "protocol"), [("optimizers", "random_starts"), ("representation", "histogram")]
+)
+def test_same_seed_same_numbers(claim_id, protocol):
+    claim = load_claim(claim_id, budget="tiny")
+    a, b = run_probe_protocol(claim, protocol), run_probe_protocol(claim, protocol)
+    cols = [c for c in a.runs.columns if c.startswith("probe/")]
+    np.testing.assert_array_equal(a.runs[cols].to_numpy(float), b.runs[cols].to_numpy(float))
+    np.testing.assert_array_equal(
+        a.curves.drop(columns=["protocol"]).to_numpy(float),
+        b.curves.drop(columns=["protocol"]).to_numpy(float),
+    )
+
+
+SEEDS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+
+
+def _norm(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+@pytest.mark.skipif(not SEEDS_DIR.is_dir(), reason="the seed documents are not on this machine")
+@pytest.mark.parametrize("claim_id", ["numerics", "representation", "optimizers"])
+def test_probe_claim_quotes_are_verbatim(claim_id):
+    for q in load_claim(claim_id).quotes:
+        seed = (SEEDS_DIR / q.seed_file).read_text(encoding="utf-8")
+        assert _norm(q.text) in _norm(seed), f"not in {q.seed_file}: {q.text[:40]}"

@@ -112,6 +112,12 @@ def test_reproduce_a_tiny_claim_end_to_end(claim_file, tmp_path, tracking_uri):
     assert "report/report.html" in {
         a.path for a in client.list_artifacts(result.parent_run_id, "report")
     }
+    # what the artifact viewer shows first: the report's text, its figure, the verdict table
+    top = {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert {"summary.md", "figure.png", "verdicts.json"} <= top
+    exp = client.get_experiment(result.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert exp.tags["mlflow.note.content"].startswith(parent.data.tags["mlflow.note.content"])
 
     def kids(run_id):
         return client.search_runs(

@@ -94,7 +94,10 @@ def ledger_dir(tmp_path: Path, name: str) -> Path:
 
 
 def journal_path(tmp_path: Path, name: str) -> Path:
-    return tmp_path / "mlruns" / "optuna" / f"{name}.journal"
+    """The journal file a sweep run in ``tmp_path`` uses for study ``name`` (the default)."""
+    from harness.study.storage import JOURNAL_SCHEME, default_storage_url
+
+    return Path(default_storage_url(name, root=tmp_path)[len(JOURNAL_SCHEME) :])
 
 
 def n_ledger(tmp_path: Path, name: str) -> int:
@@ -167,7 +170,14 @@ def kill_when(proc: subprocess.Popen, moment: Callable[[], bool], timeout: float
 
 
 # -- the check -----------------------------------------------------------------------------------
-def check_complete_record(tmp_path: Path, name: str, n_trials: int = N_TRIALS) -> dict[str, int]:
+def check_complete_record(
+    tmp_path: Path,
+    name: str,
+    n_trials: int = N_TRIALS,
+    *,
+    replicates: int = 2,
+    tracking_uri: str | None = None,
+) -> dict[str, int]:
     """Exactly one complete record per design point in Optuna, MLflow and the ledger."""
     storage = make_storage(f"journal://{journal_path(tmp_path, name)}")
     study = optuna.load_study(study_name=name, storage=storage)
@@ -185,7 +195,7 @@ def check_complete_record(tmp_path: Path, name: str, n_trials: int = N_TRIALS) -
         assert e["replicates"] and all(r["records"] for r in e["replicates"])
     assert n_pending(tmp_path, name) == 0
     # MLflow: one parent, FINISHED; one FINISHED run with metrics per finished trial
-    client = MlflowClient(tracking_of(tmp_path))
+    client = MlflowClient(tracking_uri or tracking_of(tmp_path))
     exp = client.get_experiment_by_name(name)
     everything = client.search_runs([exp.experiment_id], max_results=5000)
     assert [r.info.status for r in everything if r.info.status == "RUNNING"] == []
@@ -206,13 +216,14 @@ def check_complete_record(tmp_path: Path, name: str, n_trials: int = N_TRIALS) -
     assert len(killed) <= len(interrupted)
     assert all(r.data.tags["status"] == "interrupted" for r in killed)
     assert len(runs) == len(done) + len(killed)
-    # replicate runs: two per finished trial, none twice
+    # replicate runs: one per seed of each finished trial (none with one seed), none twice
     reps = [r for r in everything if r.data.tags.get("harness.kind") == "replicate"]
     by_trial: dict[str, list[str]] = {}
     for r in reps:
         by_trial.setdefault(r.data.tags["mlflow.parentRunId"], []).append(r.data.tags["replicate"])
+    expected = [str(i) for i in range(replicates)] if replicates > 1 else []
     for r in done:
-        assert sorted(by_trial.get(r.info.run_id, [])) == ["0", "1"]
+        assert sorted(by_trial.get(r.info.run_id, [])) == expected
     return {"interrupted": len(interrupted), "finished": len(finished)}
 
 

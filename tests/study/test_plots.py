@@ -120,6 +120,7 @@ def test_all_plots_render(study: optuna.Study, rendered: tuple[Any, Path, str]) 
         "contour",
         "intermediate_values",
         "learning_curves",
+        "figure",  # the one paper figure of the sweep
         *(f"axis_{k}" for k in SPACE.keys),
         "isolation_train.batch_size",
         "isolation_model.init",

@@ -161,10 +161,11 @@ def test_resume_after_sigkill_of_a_worker(tmp_path, tracking_uri, unique_name):
     workers = [pid for pid, cmd in children_of(proc.pid) if "LokyProcess" in cmd]
     assert workers, children_of(proc.pid)
     os.kill(workers[0], signal.SIGKILL)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0
-    assert "resume" in out  # the driver says how to go on
-    check_resumed(tmp_path, unique_name, tracking_uri)
+    # the trial(s) of the dead worker are retried and the sweep goes on to the end (the
+    # worker killed may have been between two trials: then nothing was interrupted)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    check_resumed(tmp_path, unique_name, tracking_uri, expect_interrupted=False)
 
 
 def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, tracking_uri, unique_name):

@@ -149,6 +149,9 @@ class RecordProfile(ClaimFigure):
                 med, lo, hi = s.median(), s.min(), s.max()
                 ax.plot(med.index, med.values, "-o", color=color, label=value_label(key), lw=1.8)
                 ax.fill_between(med.index, lo.values, hi.values, color=color, alpha=0.18, lw=0)
+            steps = sorted(set(cur["epoch"]))
+            if len(steps) <= 12:  # layers or a few updates: whole-number ticks
+                ax.set_xticks(steps)
             if self.logy:
                 ax.set_yscale("log")
             ax.set_xlabel(self.xlabel)

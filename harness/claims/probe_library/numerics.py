@@ -26,6 +26,8 @@ __all__ = [
     "FusedCrossEntropy",
     "GradientCheck",
     "MassShift",
+    "SaturatedOutputGradient",
+    "SigmoidSlope",
     "SoftmaxArgmax",
     "SoftmaxOverflow",
 ]
@@ -434,3 +436,74 @@ class GradientCheck(Probe):
                 "n_params": float(net.n_params),
             }
         )
+
+
+@PROBES.register("sigmoid_slope")
+class SigmoidSlope(Probe):
+    """A1's deterministic part and seed 001's "h(1.0) = 0.731, h(2.0) = 0.880": the zoo's sigmoid
+    and its backward pass on ``points`` evenly spaced z in [−span, span] (0 included).
+
+    Outputs ``max_slope`` (max σ'(z) on the grid, from the layer's backward with dout = 1),
+    ``argmax_abs_z`` (|z| where it is reached), ``sigmoid_at_1`` and ``sigmoid_at_2``.
+    Deterministic: the generator is unused.
+    """
+
+    outputs = ("max_slope", "argmax_abs_z", "sigmoid_at_1", "sigmoid_at_2")
+
+    def __init__(self, *, span: float = 10.0, points: int = 200_001) -> None:
+        self.span = span
+        self.points = points
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        out = self.positive_int("points", self.points, 3)
+        if not isinstance(self.span, (int, float)) or not self.span > 0:
+            out.append(("span", self.span, "a number > 0"))
+        return out
+
+    def run(self, rng: np.random.Generator) -> ProbeResult:
+        n = int(self.points) | 1  # odd: the grid contains z = 0
+        z = np.linspace(-float(self.span), float(self.span), n)[None, :]
+        layer = ACTIVATIONS.build("sigmoid")
+        layer.build(z.shape[1:], rng=rng, dtype=np.float64)
+        layer.forward(z)
+        slope = layer.backward(np.ones_like(z))[0]
+        pair = ACTIVATIONS.build("sigmoid")
+        pair.build((2,), rng=rng, dtype=np.float64)
+        at = pair.forward(np.array([[1.0, 2.0]]))[0]
+        i = int(np.argmax(slope))
+        return ProbeResult(
+            {
+                "max_slope": float(slope[i]),
+                "argmax_abs_z": float(abs(z[0, i])),
+                "sigmoid_at_1": float(at[0]),
+                "sigmoid_at_2": float(at[1]),
+            }
+        )
+
+
+@PROBES.register("saturated_output_gradient")
+class SaturatedOutputGradient(Probe):
+    """L3's deterministic part: |∂L/∂z| of one sigmoid output with logit ``z`` and target 1, for
+    ``binary_cross_entropy`` (the zoo's fused sigmoid + CE: σ(z) − 1) or ``mse_sigmoid`` (the
+    zoo's ½(σ(z) − 1)² through the sigmoid: (σ − 1)·σ(1 − σ)). Output ``abs_grad``."""
+
+    outputs = ("abs_grad",)
+    LOSS_SPECS: ClassVar[dict[str, Any]] = {
+        "binary_cross_entropy": "binary_cross_entropy",
+        "mse_sigmoid": {"name": "mse", "output": "sigmoid"},
+    }
+
+    def __init__(self, *, loss: str = "binary_cross_entropy", z: float = -10.0) -> None:
+        self.loss = loss
+        self.z = z
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        out = self.choice("loss", self.loss, tuple(self.LOSS_SPECS))
+        if not isinstance(self.z, (int, float)) or isinstance(self.z, bool):
+            out.append(("z", self.z, "a number"))
+        return out
+
+    def run(self, rng: np.random.Generator) -> ProbeResult:
+        loss = LOSSES.build(self.LOSS_SPECS[self.loss])
+        loss.forward(np.array([[float(self.z)]]), np.array([[1.0]]))
+        return ProbeResult({"abs_grad": float(abs(loss.backward()[0, 0]))})

@@ -7,7 +7,7 @@ N(0, 1) inputs through 5 bias-free layers of 100 units, weights N(0, std²).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,6 +20,7 @@ __all__ = [
     "DenseAsConv1x1",
     "LinearCollapse",
     "XavierVariance",
+    "XorGates",
 ]
 
 
@@ -301,3 +302,50 @@ class ActivationStats(Probe):
             for i in range(self.LAYERS)
         ]
         return ProbeResult(values, records)
+
+
+@PROBES.register("xor_gates")
+class XorGates(Probe):
+    """X1's deterministic part: the book's ``ch02/xor_gate.py`` network XOR = AND(NAND, OR) of
+    hand-set perceptrons, and the best a single perceptron does on XOR.
+
+    ``or_gate``: ``code`` (the book's code, w = (0.5, 0.5), b = −0.2) or ``text`` (seed 001's
+    text, w = (1.0, 1.0), b = −0.5); AND is (0.5, 0.5, −0.7) and NAND (−0.5, −0.5, 0.7) in both.
+    Outputs ``xor_errors`` (wrong outputs of the two-layer gate network on the 4 inputs) and
+    ``single_best_accuracy``: the best accuracy on XOR of ``candidates`` seeded random
+    perceptrons step(w·x + b), w, b ~ N(0, 1) (a sign threshold is scale-free), plus the three
+    hand-set gates themselves.
+    """
+
+    outputs = ("xor_errors", "single_best_accuracy")
+    OR_GATES: ClassVar[dict[str, tuple[float, float, float]]] = {
+        "code": (0.5, 0.5, -0.2),
+        "text": (1.0, 1.0, -0.5),
+    }
+
+    def __init__(self, *, or_gate: str = "code", candidates: int = 100_000) -> None:
+        self.or_gate = or_gate
+        self.candidates = candidates
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        return self.choice("or_gate", self.or_gate, tuple(self.OR_GATES)) + self.positive_int(
+            "candidates", self.candidates
+        )
+
+    def run(self, rng: np.random.Generator) -> ProbeResult:
+        X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        y = np.array([0, 1, 1, 0])
+
+        def gate(x: np.ndarray, w: tuple[float, float, float]) -> np.ndarray:
+            return (x @ np.array(w[:2]) + w[2] > 0).astype(float)
+
+        AND, NAND = (0.5, 0.5, -0.7), (-0.5, -0.5, 0.7)
+        hidden = np.stack([gate(X, NAND), gate(X, self.OR_GATES[self.or_gate])], axis=1)
+        xor = gate(hidden, AND)
+        W = rng.normal(size=(int(self.candidates), 3))
+        W = np.vstack([W, [AND, NAND, self.OR_GATES[self.or_gate]]])
+        preds = (X @ W[:, :2].T + W[:, 2] > 0).astype(int)  # (4, candidates)
+        acc = (preds == y[:, None]).mean(axis=0)
+        return ProbeResult(
+            {"xor_errors": float(np.sum(xor != y)), "single_best_accuracy": float(acc.max())}
+        )

@@ -1,0 +1,52 @@
+"""The MLflow UI as ``harness ui`` serves it: MLflow's own server, opening experiments on runs.
+
+MLflow 3's UI has two workflows, *GenAI* (traces, token usage) and *Model training* (the runs
+table). It starts in GenAI unless the browser has chosen otherwise (``localStorage`` key
+``mlflow.workflowType_v1``, or ``?workflowType=machine_learning`` in the URL), so a harness
+experiment first opened on an empty "Traces 0" overview. This ``mlflow.app`` plugin
+(``mlflow ui --app-name harness``; registered in ``pyproject.toml``) is MLflow's server unchanged
+except that its page sets that default to *Model training* when the browser has no choice
+stored yet; the toggle at the top left still switches, and the choice sticks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["APP_NAME", "DEFAULT_WORKFLOW_SCRIPT", "create_app"]
+
+#: the entry-point name (``[project.entry-points."mlflow.app"]``)
+APP_NAME = "harness"
+DEFAULT_WORKFLOW_SCRIPT = (
+    b"<script>try{var k='mlflow.workflowType_v1';"
+    b"if(!window.localStorage.getItem(k)){window.localStorage.setItem(k,"
+    b"JSON.stringify('machine_learning'))}}catch(e){}</script>"
+)
+
+
+def inject_default_workflow(body: bytes) -> bytes:
+    """The UI's index page with :data:`DEFAULT_WORKFLOW_SCRIPT` first in its ``<head>``."""
+    if DEFAULT_WORKFLOW_SCRIPT in body or b"<head>" not in body:
+        return body
+    return body.replace(b"<head>", b"<head>" + DEFAULT_WORKFLOW_SCRIPT, 1)
+
+
+def create_app() -> Any:
+    """MLflow's Flask app with the index page patched (a FastAPI app under uvicorn, as MLflow's
+    own ``basic-auth`` plugin returns)."""
+    from flask import request
+    from mlflow.environment_variables import _MLFLOW_SGI_NAME
+    from mlflow.server import app
+
+    @app.after_request
+    def _default_to_model_training(response: Any) -> Any:
+        if response.mimetype == "text/html" and not request.path.startswith(("/api", "/ajax")):
+            response.direct_passthrough = False
+            response.set_data(inject_default_workflow(response.get_data()))
+        return response
+
+    if _MLFLOW_SGI_NAME.get() == "uvicorn":
+        from mlflow.server.fastapi_app import create_fastapi_app
+
+        return create_fastapi_app(app)
+    return app
