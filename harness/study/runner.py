@@ -152,6 +152,7 @@ class SweepRunner:
         timeout: float | None = None,
         ledger_dir: str | Path | None = None,
         plots: bool = True,
+        system_metrics: bool = False,
     ) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
@@ -177,6 +178,7 @@ class SweepRunner:
         self.timeout = timeout if timeout is not None else spec.timeout
         self.ledger = Ledger(ledger_dir or default_ledger_dir(spec.name))
         self.plots = plots
+        self.system_metrics = system_metrics
         self._lock = threading.RLock()
         self._in_flight: dict[int, dict[str, Any]] = {}
         self._best_model: tuple[float, int, dict[str, Any], bytes] | None = None
@@ -469,6 +471,7 @@ class SweepRunner:
             data_dir=self.data_dir,
             blas_threads=blas.threads,
             keep_weights=self.log_models != "none",
+            system_metrics=self.system_metrics,
         )
 
     def _objective_values(self, outcome: TrialOutcome) -> list[float] | None:
@@ -549,7 +552,9 @@ class SweepRunner:
             tags["pruned_at_epoch"] = outcome.pruned_at_epoch
         # one store transaction for every metric and tag of the trial
         tracker.log_batch(
-            run_id, metrics=tracker.history_rows(records, telemetry="ends") + final, tags=tags
+            run_id,
+            metrics=tracker.history_rows(records, telemetry="ends") + final + outcome.system,
+            tags=tags,
         )
         tracker.log_text(run_id, history_csv(records), "history.csv")
         if len(outcome.replicates) > 1:
@@ -845,6 +850,8 @@ def run_sweep(spec: Any, **kwargs: Any) -> SweepResult:
         Which trials get their trained model logged as a pyfunc model.
     n_trials, timeout : optional
         Override the study file's budget.
+    system_metrics : bool
+        Sample CPU and memory in each trial's worker (``system/...`` metrics of the trial run).
     """
     return SweepRunner(spec, **kwargs).run()
 
