@@ -11,7 +11,8 @@ the table shows the median samples/s of each and their ratio. Both start from th
 and, before timing, must produce the same losses for the first steps (a check that the two
 models really are the same). GFLOP/s counts the multiply-adds of the forward pass, the weight
 gradients and every input gradient except the first layer's (neither framework computes it),
-and is printed next to the machine's measured large-GEMM peak (np.dot of 2048×2048 float32).
+and is printed next to the machine's measured large-GEMM peak (np.dot of 2048×2048 float32),
+with the zoo's fraction of that peak (issue 13 asks for it at batch 512).
 A last table shows the cost of the zoo's telemetry (on vs off).
 
 Usage::
@@ -292,8 +293,14 @@ def main(argv: list[str] | None = None) -> int:
                             f"{gflops[0]:.1f}",
                             f"{gflops[1]:.1f}",
                             f"{peak:.0f}",
+                            f"{gflops[0] / peak:.0%}",
                         ]
                     )
+                    if batch == 512:
+                        print(
+                            f"  {kind} batch 512: zoo {gflops[0]:.1f} GFLOP/s = "
+                            f"{gflops[0] / peak:.0%} of the measured GEMM peak ({peak:.1f})"
+                        )
                     print(
                         f"  {kind} batch {batch:>4}: zoo {med['zoo']:>9,.0f}/s  torch "
                         f"{med['torch']:>9,.0f}/s  ratio {ratio:.2f}",
@@ -328,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         "zoo GFLOP/s",
         "torch GFLOP/s",
         "GEMM peak GFLOP/s",
+        "zoo / peak",
     ]
     print(f"\nload average at end: {_load()}")
     titles = {

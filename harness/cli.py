@@ -362,8 +362,11 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _warn("sweep", warning)
     if args.fresh:
         reset_study(spec.name, storage)
+    from harness.redact import redact_text
+
     log.info(
-        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), storage {storage}"
+        f"sweep {spec.name!r}: up to {args.jobs} worker(s) ({args.backend}), "
+        f"storage {redact_text(storage)}"
     )
     try:
         result = run_sweep(
@@ -381,9 +384,11 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             timeout=args.timeout,
             plots=not args.no_plots,
             system_metrics=args.system_metrics,
+            stack=False if args.no_stack else None,
+            cache=not args.no_cache,
         )
     except SweepInterrupted as exc:
-        print(f"harness sweep: {exc}", file=sys.stderr)
+        print(f"harness sweep: {redact_text(str(exc))}", file=sys.stderr)
         return 130 if "interrupted" in str(exc) else 1
     print(result.summary_text)
     from harness.runlog import run_url
@@ -395,13 +400,29 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+#: the help of --no-stack (sweep, reproduce, demo)
+NO_STACK_HELP = (
+    "train each trial's replicate seeds one by one instead of as one stacked model (same "
+    "numbers to float rounding; studies and claim protocols that measure time always train "
+    "unstacked)"
+)
+
+
+#: the help of --no-cache (sweep, reproduce, demo)
+NO_CACHE_HELP = (
+    "train every run even when a finished run of the same resolved config, seed and code "
+    "version is in the run cache (mlruns/runcache); reused runs carry the MLflow tag "
+    "cache.source_run"
+)
+
+
 # -- reproduce / demo ----------------------------------------------------------------------------
 def _print_claim(result: Any) -> None:
     print(
         f"\n{result.claim_id} ({result.budget}): {result.n_runs} runs in {result.wall_time_s:.0f} s"
     )
     for check in result.outcome.checks:
-        print(f"  {check.id:<12} {str(check.verdict.value).upper():<13} {check.claim}")
+        print(f"  {check.id:<12} {check.label.upper():<13} {check.claim}")
     print(f"  report: {result.report_html}")
 
 
@@ -443,6 +464,8 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
         "fresh": not args.resume,
         "study_plots": args.study_plots,
         "blas_threads": args.blas_threads,
+        "stack": False if args.no_stack else None,
+        "cache": not args.no_cache,
     }
     from harness.claims import load_claim
     from harness.terminal import OverallProgress
@@ -461,10 +484,11 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
     finally:
         overall.close()
     if len(results) > 1:
-        from harness.claims import write_index
+        from harness.reproduce import write_book_for
 
-        _, index_html = write_index(Path(args.reports_dir), [r.outcome for r in results])
-        print(f"\nindex of the reports: {index_html}")
+        index_html = write_book_for(results, args.reports_dir, tracking_uri=args.tracking_uri)
+        total = sum(r.wall_time_s for r in results)
+        print(f"\nreport book ({len(results)} claims, {total:.0f} s): {index_html}")
     from harness.tracking import resolve_tracking_uri
 
     print(
@@ -500,15 +524,22 @@ def cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return _reproduce(args, argv, claim_ids)
 
 
+#: What ``harness demo`` (``make demo``) reproduces: the three headline claims, in minutes;
+#: ``harness reproduce --all`` runs the whole catalogue.
+DEMO_CLAIMS = ("batch_size", "mse_vs_ce", "sigmoid_vs_relu")
+
+
 def cmd_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.claims import list_claims
 
     print(
-        "nn-harness demo: reproducing every claim of the tutorial documents at the quick budget "
-        f"with {args.jobs} worker(s); every run is logged to MLflow.",
+        f"nn-harness demo: reproducing the headline claims ({', '.join(DEMO_CLAIMS)}) at the "
+        f"quick budget with {args.jobs} worker(s); every run is logged to MLflow. "
+        "`harness reproduce --all` runs the whole catalogue.",
         flush=True,
     )
-    code = _reproduce(args, argv, list_claims())
+    claims = [c for c in DEMO_CLAIMS if c in list_claims()]
+    code = _reproduce(args, argv, claims)
     index = Path(args.reports_dir) / "index.html"
     print("\nDone. Open the reports:")
     print(f"  {index.resolve()}  (and reports/<claim>/report.md)")
@@ -631,6 +662,11 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"pruners: {', '.join(PRUNERS.names())}")
     except ImportError:
         pass
+    from harness.claims.probes import PROBES
+    from models.objectives import OBJECTIVES
+
+    print(f"probes (claims without training): {', '.join(PROBES.names())}")
+    print(f"toy objectives (probe toy_descent): {', '.join(OBJECTIVES.names())}")
     studies = sorted(Path("studies").glob("*.yaml")) if Path("studies").is_dir() else []
     if studies:
         print(f"studies: {', '.join(str(p) for p in studies)}")
@@ -729,15 +765,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the study plots at the end")
     p.add_argument("--system-metrics", action="store_true", help=SYSTEM_METRICS_HELP)
+    p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
+    p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     _add_common(p)
     p.set_defaults(func=cmd_sweep)
 
     def add_reproduce_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--budget",
-            choices=("quick", "full"),
+            choices=("tiny", "quick", "full"),
             default="quick",
-            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D",
+            help="quick: minutes on 2 cores (default); full: more seeds, longer, MNIST-1D; "
+            "tiny: 1 seed, 1-2 epochs, a smoke test (claims that define it)",
         )
         p.add_argument(
             "--jobs", "-j", type=_int_at_least(1), default=2, help="worker processes (default 2)"
@@ -758,6 +797,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.add_argument("--blas-threads", type=_blas_threads, default=None, help=BLAS_THREADS_HELP)
+        p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
+        p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
         _add_common(p)
 
     p = sub.add_parser(
@@ -769,15 +810,18 @@ def build_parser() -> argparse.ArgumentParser:
         "attach them to the claim's MLflow parent run.",
     )
     p.add_argument("claims", nargs="*", help="claim ids (see `harness list`) or claim YAML files")
-    p.add_argument("--all", action="store_true", help="every claim, plus reports/index.html")
+    p.add_argument(
+        "--all", action="store_true", help="every claim, plus the report book reports/index.html"
+    )
     add_reproduce_options(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser(
         "demo",
-        help="the main job on embedded data: every claim at the quick budget, with reports",
-        description="What `make demo` runs: `harness reproduce --all --budget quick`, then says "
-        "where the reports and the MLflow UI are.",
+        help="the main job on embedded data: the three headline claims at the quick budget",
+        description="What `make demo` runs: `harness reproduce batch_size mse_vs_ce "
+        "sigmoid_vs_relu --budget quick` (the headline claims, a few minutes), then says where "
+        "the reports and the MLflow UI are. `harness reproduce --all` runs every claim.",
     )
     add_reproduce_options(p)
     p.set_defaults(func=cmd_demo)
@@ -841,9 +885,11 @@ def _add_debug(p: argparse.ArgumentParser, *, default: Any) -> None:
 
 
 def _print_error(prog: str, message: str, hint: str | None) -> None:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    from harness.redact import redact_text  # a password in a storage URL is never printed
+
+    print(f"{prog}: error: {redact_text(message)}", file=sys.stderr)
     for line in (hint or "").splitlines()[:MAX_HINT_LINES]:
-        print(f"  {line}", file=sys.stderr)
+        print(f"  {redact_text(line)}", file=sys.stderr)
 
 
 def _command_of(argv: Sequence[str]) -> argparse.ArgumentParser | None:

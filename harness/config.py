@@ -72,7 +72,11 @@ class ConfigError(ValueError):
         self.hint = hint
         where = f"{source}: " if source else ""
         key = path or "<document>"
-        super().__init__(f"{where}{key} = {show_value(value)} is not allowed: expected {allowed}")
+        from harness.redact import redact_text  # a storage URL's password is never printed
+
+        super().__init__(
+            redact_text(f"{where}{key} = {show_value(value)} is not allowed: expected {allowed}")
+        )
 
     @classmethod
     def missing(

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import flatten
+from harness.redact import redact_text
 
-__all__ = ["ReproduceResult", "reproduce_all", "reproduce_claim", "run_table"]
+__all__ = ["ReproduceResult", "reproduce_all", "reproduce_claim", "run_table", "write_book_for"]
 
 #: harness run statuses → the claim engine's run statuses
 _STATUS = {
@@ -49,6 +50,7 @@ class ReproduceResult:
     wall_time_s: float
     verdicts: dict[str, str] = field(default_factory=dict)
     n_runs: int = 0
+    claim: Any = None  # the ClaimSpec reproduced (a claim may come from a file outside studies/)
 
 
 def run_table(entries: Iterable[Mapping[str, Any]], protocol: str) -> Any:
@@ -98,6 +100,53 @@ def _study_spec(claim: Any, protocol: str, budget: str) -> Any:
     return parse_study(raw, source=f"{claim.source_path}#protocols.{protocol}")
 
 
+def _log_probe(
+    tracker: Any,
+    experiment_id: str,
+    parent: str,
+    claim: Any,
+    protocol: str,
+    table: Any,
+    wall_s: float,
+) -> Any:
+    """One MLflow child run per probe protocol (its grid, seeds, status counts and every
+    evaluation as a table artifact); the table's ``run_id`` column points at it."""
+    import json
+
+    study = claim.study_for(protocol)
+    run = tracker.start_run(
+        experiment_id,
+        run_name=f"{claim.id}/{protocol} (probe {study['probe']['name']})",
+        parent_run_id=parent,
+        tags={"harness.kind": "probe", "claim": claim.id, "claim.protocol": protocol},
+    )
+    searched = list((study.get("search") or {}).get("params") or {})
+    tracker.log_params(
+        run,
+        {
+            "probe": json.dumps(study["probe"], sort_keys=True, default=str),
+            "probe.grid": ",".join(searched) or "(none)",
+            "probe.grid_points": int(table.runs["trial"].nunique()),
+            "replicates": int(study.get("replicates", 1)),
+            "seed": int(study.get("seed", 0)),
+        },
+    )
+    counts = table.status_counts()
+    tracker.log_metrics(
+        run,
+        [("probe/wall_time_s", float(wall_s), 0)]
+        + [(f"runs/{k}", float(v), 0) for k, v in counts.items()],
+    )
+    runs = table.runs.copy()
+    runs["run_id"] = run
+    shown = runs.map(lambda v: json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)
+    tracker.log_table(run, shown, "probe_runs.json")
+    tracker.end_run(
+        run, "failed" if counts.get("failed") == len(runs) and len(runs) else "completed"
+    )
+    return type(table)(runs, table.curves)
+
+
 def _log_report_views(tracker: Any, run_id: str, outcome: Any, paths: Any) -> None:
     """What the MLflow artifact viewer shows at the top of a claim's parent run, next to
     ``report/``: ``summary.md`` (the report's text), ``figure.png`` (its first figure) and
@@ -126,6 +175,29 @@ def _log_report_views(tracker: Any, run_id: str, outcome: Any, paths: Any) -> No
         tracker.log_table(run_id, pd.DataFrame(rows), "verdicts.json")
 
 
+def timing_protocols(claim: Any) -> set[str]:
+    """The protocols of ``claim`` whose runs feed a timing measure (``time_to``, a ``time/`` or
+    ``throughput/`` column): through a check, a figure or the protocol's own settings."""
+    from harness.train import needs_timing, strings_in
+
+    timing = {name for name, m in claim.measures.items() if needs_timing(m)}
+    out: set[str] = set()
+    for item in [*claim.checks, *getattr(claim, "figures", ())]:
+        if any(s in timing for s in strings_in(item)) or needs_timing(item):
+            out.update(getattr(item, "protocols", ()) or ())
+    for name, protocol in claim.protocols.items():
+        if any(s in timing for s in strings_in(protocol)):
+            out.add(name)
+    return out
+
+
+def _protocol_stacking(claim: Any, protocol: str, stack: bool | None) -> bool:
+    from harness.train import STACK_REPLICATES
+
+    wanted = STACK_REPLICATES if stack is None else stack
+    return bool(wanted) and protocol not in timing_protocols(claim)
+
+
 def reproduce_claim(
     claim_id: str,
     *,
@@ -143,15 +215,27 @@ def reproduce_claim(
     echo: Any = None,
     blas_threads: int | None = None,
     on_protocol_done: Any = None,
+    stack: bool | None = None,
+    cache: bool = True,
 ) -> ReproduceResult:
     """Run, judge and report one claim (see the module docstring).
 
     ``fresh`` (the default) discards earlier Optuna studies of this claim and budget, so the
     verdict comes from runs made now; ``fresh=False`` resumes them (an interrupted reproduction
     keeps its finished runs). ``blas_threads`` overrides the per-trial BLAS thread choice
-    (:mod:`harness.threads`).
+    (:mod:`harness.threads`). ``stack`` (default :data:`harness.train.STACK_REPLICATES`) trains
+    each trial's seeds as one stacked model, except in the protocols that feed a timing measure
+    (:func:`timing_protocols`), which train unstacked so that times stay per run. ``cache``
+    reuses finished runs of the same resolved config, seed and code (:mod:`harness.runcache`):
+    the claims share baseline runs.
     """
     from harness.claims import evaluate_claim, load_claim, write_report
+    from harness.claims.probes import (
+        check_probe_claim,
+        is_probe_protocol,
+        pad_for_claim,
+        run_probe_protocol,
+    )
     from harness.study.runner import reset_study, run_sweep
     from harness.tracking import Tracker, provenance_tags
 
@@ -161,6 +245,7 @@ def reproduce_claim(
         echo = logging.getLogger("harness").info
     t0 = time.perf_counter()
     claim = load_claim(claim_id, budget=budget)
+    check_probe_claim(claim)
     command = command or f"harness reproduce {claim.id} --budget {budget} --jobs {jobs}"
     tracker = Tracker(tracking_uri)
     experiment = f"claim-{claim.id}"
@@ -194,7 +279,23 @@ def reproduce_claim(
     tables: dict[str, Any] = {}
     n_runs = 0
     try:
+        probes = [p for p in claim.protocols_to_run() if is_probe_protocol(claim, p)]
+        for protocol in probes:  # no training: evaluated here, in seconds
+            t_probe = time.perf_counter()
+            table = run_probe_protocol(claim, protocol, echo=echo)
+            tables[protocol] = _log_probe(
+                tracker,
+                experiment_id,
+                parent,
+                claim,
+                protocol,
+                table,
+                time.perf_counter() - t_probe,
+            )
+            n_runs += len(tables[protocol])
         for protocol in claim.protocols_to_run():
+            if protocol in probes:
+                continue
             spec = _study_spec(claim, protocol, budget)
             if fresh:
                 reset_study(spec.name, storage)
@@ -214,8 +315,12 @@ def reproduce_claim(
                 tags={"claim": claim.id, "claim.protocol": protocol},
                 plots=study_plots,
                 blas_threads=blas_threads,
+                stack=_protocol_stacking(claim, protocol, stack),
+                cache=cache,
             )
             tables[protocol] = run_table(result.entries, protocol)
+            if probes:  # a mixed claim: the probe measures' columns exist, as NaN
+                tables[protocol] = pad_for_claim(claim, tables[protocol])
             n_runs += len(tables[protocol])
             if on_protocol_done is not None:  # the overall bar of a multi-claim command
                 on_protocol_done(f"{claim.id}/{protocol}")
@@ -226,12 +331,12 @@ def reproduce_claim(
         raise
     wall = time.perf_counter() - t0
     meta = {
-        "command": command,
+        "command": redact_text(command),
         "git_commit": tags.get("git.commit", "unknown")
         + (" (dirty)" if tags.get("git.dirty") == "true" else ""),
         "budget": budget,
         "wall_time_s": round(wall, 1),
-        "tracking_uri": tracker.tracking_uri,
+        "tracking_uri": redact_text(tracker.tracking_uri),
         "experiment_name": experiment,
         "experiment_id": experiment_id,
         "parent_run_id": parent,
@@ -239,7 +344,7 @@ def reproduce_claim(
         "runs": n_runs,
     }
     paths = write_report(claim, outcome, tables, out_dir=Path(reports_dir), meta=meta)
-    verdicts = {c.id: str(c.verdict.value) for c in outcome.checks}
+    verdicts = {c.id: c.label for c in outcome.checks}
     tracker.set_tags(
         parent,
         {f"verdict.{k}": v for k, v in verdicts.items()} | {"status": "completed"},
@@ -259,16 +364,44 @@ def reproduce_claim(
         wall_time_s=wall,
         verdicts=verdicts,
         n_runs=n_runs,
+        claim=claim,
     )
+
+
+def write_book_for(
+    results: Sequence[ReproduceResult],
+    reports_dir: str | Path,
+    *,
+    tracking_uri: str | None = None,
+) -> Path:
+    """The report book (:mod:`harness.claims.book`) over ``results``; returns ``index.html``."""
+    from harness.claims import load_claim
+    from harness.claims.book import BookEntry, write_book
+    from harness.runlog import run_url
+    from harness.tracking import Tracker
+
+    tracker = Tracker(tracking_uri)
+    entries = [
+        BookEntry.from_result(
+            r,
+            r.claim if r.claim is not None else load_claim(r.claim_id, budget=r.budget),
+            run_url=run_url(tracker, r.experiment_id, r.parent_run_id),
+        )
+        for r in results
+    ]
+    budgets = sorted({r.budget for r in results})
+    _md, html, _json = write_book(Path(reports_dir), entries, budget=", ".join(budgets))
+    return html
 
 
 def reproduce_all(
     claim_ids: Sequence[str] | None = None, *, reports_dir: str | Path = "reports", **kwargs: Any
 ) -> tuple[list[ReproduceResult], Path]:
-    """Reproduce several claims (all by default) and write the index; returns (results, index)."""
-    from harness.claims import list_claims, write_index
+    """Reproduce several claims (all by default) and write the report book; returns (results,
+    the book's ``index.html``)."""
+    from harness.claims import list_claims
 
     ids = list(claim_ids or list_claims())
     results = [reproduce_claim(cid, reports_dir=reports_dir, **kwargs) for cid in ids]
-    _index_md, index_html = write_index(Path(reports_dir), [r.outcome for r in results])
-    return results, Path(index_html)
+    index_html = write_book_for(results, reports_dir, tracking_uri=kwargs.get("tracking_uri"))
+    return results, index_html

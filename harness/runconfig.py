@@ -65,6 +65,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # the first steps of a run are not timed for throughput (caches, allocator warm-up)
     "warmup_steps": 20,
     "dtype": "float32",
+    # extra records: trained-weight statistics, per-unit activity over the whole training set,
+    # loss noise over the last steps (harness.run_records); null = off
+    "record": None,
 }
 
 #: builders that need image-layout inputs ((C, H, W) or (C, L)) rather than flat vectors
@@ -383,6 +386,10 @@ def _validate_train(train: dict[str, Any]) -> None:
         if not isinstance(target["metric"], str) or "/" not in target["metric"]:
             raise ConfigError("train.target.metric", target["metric"], "a name like val/accuracy")
         _number("train.target.value", target["value"], low=-math.inf)
+    if train["record"] is not None:
+        from harness.run_records import resolve_record
+
+        train["record"] = resolve_record(train["record"])
     if train["stop_at_target"] and target is None:
         raise ConfigError("train.stop_at_target", True, "false when train.target is not set")
     es = train["early_stopping"]

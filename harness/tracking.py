@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.redact import redact_text
+
 __all__ = [
     "DEFAULT_STORE_DIR",
     "EXPERIMENT_KIND",
@@ -215,11 +217,25 @@ class Tracker:
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
             _tune_sqlite()
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.client = self._create_store_once(MlflowClient)
         # run id -> artifact URI of the runs this tracker created: MlflowClient looks the run up
         # again for every artifact it logs, which is a third of a trial's tracking time
         self._artifact_uris: dict[str, str] = {}
         self._experiments: dict[str, str] = {}  # run id -> experiment id (LoggedModels need it)
+
+    def _create_store_once(self, client_class: Any) -> Any:
+        """The client, its store opened (and on first use created) under a lock: two processes
+        that create one store at once both run its schema migrations and corrupt it
+        (``_alembic_tmp_latest_metrics already exists``; mlflow#10334)."""
+        scheme = self.tracking_uri.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme not in ("sqlite", "postgresql", "mysql"):
+            return client_class(tracking_uri=self.tracking_uri)  # a server creates its own
+        from harness.study.lease import storage_lock
+
+        with storage_lock(self.tracking_uri, "mlflow-store"):
+            client = client_class(tracking_uri=self.tracking_uri)
+            client.search_experiments(max_results=1)
+        return client
 
     # -- experiments and runs ----------------------------------------------------------------
     def experiment(
@@ -277,7 +293,8 @@ class Tracker:
         tags: Mapping[str, Any] | None = None,
     ) -> str:
         """Create a RUNNING run (a child when ``parent_run_id`` is given) and return its id."""
-        all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        # credentials in a storage URL or a command never reach the store (harness.redact)
+        all_tags = {str(k): redact_text(str(v)) for k, v in (tags or {}).items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(experiment_id, tags=all_tags, run_name=run_name)
@@ -302,26 +319,28 @@ class Tracker:
         metrics: Iterable[tuple[str, float, int]] = (),
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
     ) -> int:
         """Metrics ``(key, value, step)``, params and tags in as few ``log_batch`` calls as the
         MLflow limits allow (each call is one store transaction: the cost that matters).
 
         Non-finite metric values are skipped (``history.csv`` keeps them). Returns how many
-        metric values were sent.
+        metric values were sent. A fixed ``timestamp`` (ms) makes logging the same metrics
+        again a no-op (MLflow drops exact duplicates): how a resume repairs a run idempotently.
         """
         from mlflow.entities import Metric, Param, RunTag
 
-        ts = int(time.time() * 1000)
+        ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
         m = [
             Metric(key=k, value=v, timestamp=ts, step=int(step))
             for k, value, step in metrics
             if (v := _clean_metric(value)) is not None
         ]
         p = [
-            Param(str(k), ("null" if v is None else str(v))[:_MAX_PARAM_LEN])
+            Param(str(k), redact_text("null" if v is None else str(v))[:_MAX_PARAM_LEN])
             for k, v in (params or {}).items()
         ]
-        t = [RunTag(str(k), str(v)[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
+        t = [RunTag(str(k), redact_text(str(v))[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
         sent = 0
         while m or p or t:
             self.client.log_batch(
@@ -341,9 +360,11 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self.log_batch(run_id, tags=tags)
 
-    def log_metrics(self, run_id: str, rows: Iterable[tuple[str, float, int]]) -> int:
+    def log_metrics(
+        self, run_id: str, rows: Iterable[tuple[str, float, int]], *, timestamp: int | None = None
+    ) -> int:
         """Log ``(key, value, step)`` rows in batches; returns how many were sent."""
-        return self.log_batch(run_id, metrics=rows)
+        return self.log_batch(run_id, metrics=rows, timestamp=timestamp)
 
     @staticmethod
     def history_rows(
@@ -368,10 +389,16 @@ class Tracker:
         return rows
 
     def log_history(
-        self, run_id: str, records: Sequence[Mapping[str, float]], *, telemetry: str = "all"
+        self,
+        run_id: str,
+        records: Sequence[Mapping[str, float]],
+        *,
+        telemetry: str = "all",
+        timestamp: int | None = None,
     ) -> int:
         """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step)."""
-        return self.log_metrics(run_id, self.history_rows(records, telemetry=telemetry))
+        rows = self.history_rows(records, telemetry=telemetry)
+        return self.log_metrics(run_id, rows, timestamp=timestamp)
 
     # -- artifacts ------------------------------------------------------------------------------
     def _repo(self, run_id: str) -> Any:
@@ -380,12 +407,14 @@ class Tracker:
         uri = self._artifact_uris.get(run_id)
         if uri is None:
             uri = self._artifact_uris[run_id] = str(self.client.get_run(run_id).info.artifact_uri)
-        return get_artifact_repository(uri)
+        # the tracking URI given, not MLflow's global one: a server's mlflow-artifacts:/ URIs
+        # resolve against it (else every artifact went to the default store)
+        return get_artifact_repository(uri, tracking_uri=self.tracking_uri)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(artifact_file).name
-            path.write_text(text, encoding="utf-8")
+            path.write_text(redact_text(text), encoding="utf-8")
             parent = str(Path(artifact_file).parent)
             self._repo(run_id).log_artifact(str(path), None if parent == "." else parent)
 

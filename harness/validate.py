@@ -66,6 +66,7 @@ _SUMMARY_KEYS = (
     "epochs",
     "epochs_to_target",
     "time_to_target_s",
+    "model/n_params",
 )
 #: per-epoch keys every training epoch records (``Trainer._train_epoch`` and ``_epoch_record``)
 _EPOCH_KEYS = ("train/batch_loss", "time/epoch_train_s", "throughput/samples_per_s", "steps", "lr")
@@ -491,12 +492,16 @@ def check_claim(
     """The pre-flight of ``harness reproduce <claim>``: the stores, then the claim file and every
     protocol's study it runs (config, data, network, metrics, search space)."""
     from harness.claims import load_claim
+    from harness.claims.probes import check_probe_claim, is_probe_protocol
     from harness.reproduce import _study_spec
     from harness.stores import check_tracking_uri
 
     check_tracking_uri(tracking_uri)
     claim = load_claim(claim_id, budget=budget)
+    check_probe_claim(claim)  # probe protocols: every grid point builds, checks read its outputs
     for protocol in claim.protocols_to_run():
+        if is_probe_protocol(claim, protocol):
+            continue
         spec = _study_spec(claim, protocol, budget)
         check_sweep(
             spec,

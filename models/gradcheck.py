@@ -41,6 +41,7 @@ __all__ = [
     "check_registered_layer",
     "check_registered_loss",
     "check_regularizer_gradients",
+    "check_stacked_gradients",
     "kink_safe_input",
     "numerical_gradient",
     "relative_error",
@@ -230,6 +231,46 @@ def check_network_gradients(
         k: assert_gradients_close(k, analytic[k], numerical_gradient(run, p, h), tol=tol)
         for k, p in net.params.items()
     }
+
+
+def check_stacked_gradients(
+    nets: list[Sequential],
+    x: Array,
+    t: Array,
+    *,
+    seed: int = 0,
+    tol: float = DEFAULT_TOL,
+    h: float = DEFAULT_H,
+) -> float:
+    """Check the gradients of a :class:`~models.stacked.StackedSequential` of float64 ``nets``.
+
+    ``x`` is (R, N, ...) and ``t`` (R, N, ...): one batch per replicate. The objective is the sum
+    of the replicates' losses (each replicate's gradient is that of its own loss, since they
+    share no parameter). Every replicate's dropout generator is reset from ``seed`` before each
+    evaluation. Returns the max relative error over all replicates' parameters.
+    """
+    from .stacked import StackedSequential
+
+    for net in nets:
+        _require_float64("the network", dict(net.params))
+    stack = StackedSequential(nets)
+    dropouts = [[layer for layer in net.layers if layer.stochastic] for net in nets]
+
+    def run(_: Array | None = None) -> float:
+        for r, layers in enumerate(dropouts):
+            for j, layer in enumerate(layers):
+                layer.set_rng(np.random.default_rng([seed, r, j]))
+        return float(np.sum(stack.compute_loss(x, t)))
+
+    run()
+    stack.backward()
+    analytic = {k: g.copy() for k, g in stack.group_grads.items()}
+    return max(
+        assert_gradients_close(
+            f"stacked {k} parameters", analytic[k], numerical_gradient(run, p, h), tol=tol
+        )
+        for k, p in stack.group_params.items()
+    )
 
 
 def build_example_layer(factory: Any, *, seed: int = 0) -> tuple[Layer, Array]:

@@ -10,13 +10,22 @@ rate), per-run measures, checks (statistic + rule) and figures. The flow::
     paths = write_report(claim, outcome, tables, out_dir=Path("reports"), meta={...})
     write_index(Path("reports"), [outcome, ...])
 
-Verdicts are three-valued per protocol (supported / refuted / inconclusive, from a seed-cluster
-bootstrap CI against the rule) and combine across protocols into supported / refuted /
-conditional / inconclusive. Statistics, measures and figures are registries.
+Verdicts are three-valued per protocol (supported / refuted / inconclusive, from the per-seed
+statistic's order-statistic interval against the rule; see :mod:`harness.claims.intervals`) and
+combine across protocols into supported / refuted / conditional / inconclusive. Statistics,
+measures, figures and probes are registries; a protocol whose study has a ``probe`` block
+evaluates a registered probe instead of training (:mod:`harness.claims.probes`).
 """
 
 from __future__ import annotations
 
+# registered components that live outside measures.py / statistics.py (imported to register)
+from harness.claims import (  # noqa: F401
+    contrast_stats,
+    scatter_figure,
+    threshold_stats,
+    weight_measures,
+)
 from harness.claims.engine import evaluate_claim
 from harness.claims.errors import ClaimError
 from harness.claims.figures import FIGURES
@@ -26,6 +35,7 @@ from harness.claims.outcome import (
     CheckResult,
     ClaimOutcome,
     ConditionResult,
+    Outcome,
     ProtocolData,
 )
 from harness.claims.report import ReportPaths, write_index, write_report
@@ -33,6 +43,9 @@ from harness.claims.results import RUN_STATUSES, RunTable
 from harness.claims.spec import CLAIMS_DIR, ClaimSpec, list_claims, load_claim, parse_claim
 from harness.claims.statistics import STATISTICS
 from harness.claims.verdicts import Verdict
+
+# registers the probes (PROBES) and their figures; after the imports above, which it builds on
+from harness.claims import probe_library  # noqa: F401  isort: skip
 
 __all__ = [
     "CLAIMS_DIR",
@@ -46,6 +59,7 @@ __all__ = [
     "ClaimOutcome",
     "ClaimSpec",
     "ConditionResult",
+    "Outcome",
     "ProtocolData",
     "ReportPaths",
     "RunTable",

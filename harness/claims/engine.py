@@ -5,10 +5,14 @@
 1. takes the protocol's runs (or those of the protocol it ``reuse``\\ s) and applies ``where``;
 2. computes every measure per run (:mod:`harness.claims.measures`);
 3. keeps the best nuisance setting per scientific group (:mod:`harness.claims.selection`);
-4. groups the measures as ``(groups × seeds)`` arrays and draws one cluster-bootstrap index set
-   (seeded from the claim's ``bootstrap.seed`` and the protocol name, so reports reproduce);
-5. evaluates each check's conditions: point estimate, percentile CI, rule → verdict, with the
-   reason whenever the data cannot decide (too few seeds, too many failed runs, undefined values).
+4. groups the measures as ``(groups × seeds)`` arrays;
+5. evaluates each check's conditions *per seed*: the statistic is computed on every seed alone
+   (paired: seed ``r`` of one arm against seed ``r`` of the other), and the estimate is the median
+   of those per-seed values with its exact order-statistic interval (or the mean with a Student-t
+   interval for ``center: mean``; see :mod:`harness.claims.intervals`). The interval carries its
+   method and the level it reaches with the seeds available (3 seeds: the range, 75 %), the rule
+   is judged against it, and the reason is kept whenever the data cannot decide (too few seeds,
+   too many failed runs, undefined values).
 
 Checks then combine their conditions (Kleene ``all`` / ``any``) and their protocols
 (:func:`harness.claims.verdicts.across_protocols`). Nothing here reads an expected answer.
@@ -23,30 +27,32 @@ from collections.abc import Mapping
 import numpy as np
 
 from harness.claims.errors import ClaimError
-from harness.claims.filters import value_label
-from harness.claims.measures import Measure, compute_measures
+from harness.claims.filters import sort_keys, value_label
+from harness.claims.intervals import Interval, fmt_estimate, interval_for, order_statistic_rank, pct
+from harness.claims.measures import Measure, censor_column, compute_measures
 from harness.claims.outcome import (
+    OUTCOME_KINDS,
     CheckProtocolResult,
     CheckResult,
     ClaimOutcome,
     ConditionResult,
+    Outcome,
     ProtocolData,
     StratumResult,
 )
-from harness.claims.resampling import GroupedMeasures, Sample, bootstrap_indices, percentile_ci
+from harness.claims.resampling import GroupedMeasures, Sample
 from harness.claims.results import RunTable
 from harness.claims.selection import select_nuisance
 from harness.claims.spec import CheckSpec, ClaimSpec, Combo, ConditionSpec, Node, ProtocolSpec
+from harness.claims.statistics import Statistic
 from harness.claims.text import fmt, fmt_ci
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
-from harness.seeding import derive_seed
 
-__all__ = ["evaluate_claim"]
+__all__ = ["evaluate_claim", "seed_statistic", "seeds_sample", "used_measures"]
 
-#: Above this share of undefined bootstrap draws, a CI is not trusted.
-MAX_UNDEFINED_DRAWS = 0.05
 #: Fewer seeds than this adds a caveat (the verdict itself uses the claim's ``min_seeds``).
-FEW_SEEDS = 5
+#: Six is the smallest count whose order-statistic interval (the range) reaches 95 %.
+FEW_SEEDS = 6
 
 
 def _split_tables(tables: Mapping[str, RunTable] | RunTable) -> dict[str, RunTable]:
@@ -88,24 +94,56 @@ def _margin(rule: Rule, lo: float, hi: float) -> float:
 
 
 _PHRASE = {
-    Verdict.SUPPORTED: "the whole CI satisfies the rule",
-    Verdict.REFUTED: "the whole CI violates the rule",
-    Verdict.INCONCLUSIVE: "the CI straddles the threshold",
+    Verdict.SUPPORTED: "the whole interval satisfies the rule",
+    Verdict.REFUTED: "the whole interval violates the rule",
+    Verdict.INCONCLUSIVE: "the interval straddles the threshold",
 }
 
 
+def seed_statistic(
+    stat: Statistic, seeds: Sample, level: float
+) -> list[tuple[str, float, Interval, int]]:
+    """The statistic per seed and its interval: ``(stratum label, estimate, interval, unknown)``.
+
+    ``seeds`` is a sample whose draw ``r`` holds seed ``r`` of every group (so two-arm statistics
+    are paired by seed). The estimate is the median of the per-seed values with its order-statistic
+    interval, or their mean with a Student-t interval when the statistic's ``center`` is ``mean``;
+    ``unknown`` counts seeds where the statistic is undefined (NaN). The calibration benchmark
+    (``benchmarks/verdict_calibration.py``) calls this very function.
+    """
+    sv = stat.compute(seeds)  # (R, S)
+    how = "mean" if getattr(stat, "center", "median") == "mean" else "median"
+    out = []
+    # a statistic with an interval of its own (a proportion of seeds) provides it
+    own = getattr(stat, "seed_interval", None)
+    for s, label in enumerate(sv.labels):
+        vals = sv.values[:, s]
+        est, iv = own(vals, level) if own is not None else interval_for(vals, how, level)
+        out.append((label, est, iv, int(np.isnan(vals).sum())))
+    return out
+
+
+def seeds_sample(grouped: GroupedMeasures) -> Sample:
+    """A sample with one draw per seed: draw ``r`` reads seed ``r`` of every group."""
+    R = grouped.n_replicates
+    return grouped.sample(np.arange(R)[:, None]) if R else grouped.point()
+
+
 class _ProtocolEval:
-    """Evaluation state of one protocol: grouped data, the bootstrap draw, the point sample."""
+    """Evaluation state of one protocol: grouped data, the per-seed sample, the point sample."""
 
     def __init__(
-        self, claim: ClaimSpec, p: ProtocolSpec, grouped: GroupedMeasures, n_boot: int, seed: int
+        self,
+        claim: ClaimSpec,
+        p: ProtocolSpec,
+        grouped: GroupedMeasures,
+        edge_notes: list[str] | None = None,
     ) -> None:
+        self.edge_notes = list(edge_notes or [])
         self.claim = claim
         self.p = p
         self.grouped = grouped
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap", p.name))
-        R = max(grouped.n_replicates, 1)
-        self.boot: Sample = grouped.sample(bootstrap_indices(R, n_boot, rng))
+        self.seeds: Sample = seeds_sample(grouped)
         self.point: Sample = grouped.point()
         self.level = claim.bootstrap.level
 
@@ -114,8 +152,7 @@ class _ProtocolEval:
         g = self.grouped
         if g.n_groups == 0 or g.n_replicates == 0:
             return self._empty(check, leaf, rule, "no runs left for this protocol")
-        pv = stat.compute(self.point)
-        bv = stat.compute(self.boot)
+        pv = stat.compute(self.point)  # pooled values: details for the report (arms, argbest)
         used = pv.used
         n_runs = n_failed = 0
         for m in stat.measures():
@@ -134,44 +171,81 @@ class _ProtocolEval:
         elif n_seeds < self.claim.min_seeds:
             reason = f"too few seeds with data ({n_seeds} < {self.claim.min_seeds})"
         strata = []
-        for s, label in enumerate(pv.labels):
-            est = float(pv.values[0, s])
-            lo, hi, undefined = percentile_ci(bv.values[:, s], self.level)
+        intervals: dict[str, Interval] = {}
+        unknown: dict[str, int] = {}
+        for label, est, iv, n_unknown in seed_statistic(stat, self.seeds, self.level):
+            intervals[label] = iv
+            unknown[label] = n_unknown
             why = reason
             if not why and math.isnan(est):
                 why = "the statistic is undefined on the data (a compared group has no value, "
                 why += "or both sides are ∞)"
-            elif not why and undefined > MAX_UNDEFINED_DRAWS:
-                why = f"the statistic is undefined in {undefined:.0%} of bootstrap resamples"
-            verdict = Verdict.INCONCLUSIVE if why else rule.judge(lo, hi)
-            strata.append((label, est, (lo, hi), verdict, why))
+            elif not why and not iv.defined:
+                why = "no interval could be computed"
+            verdict = Verdict.INCONCLUSIVE if why else rule.judge(iv.low, iv.high)
+            strata.append((label, est, (iv.low, iv.high), verdict, why))
+        aside = self._set_aside(stat) if len(strata) > 1 else {}
         if len(strata) == 1:
             label, est, ci, verdict, why = strata[0]
             stratum_results: list[StratumResult] = []
         else:
             combine = kleene_all if stat.reduce == "all" else kleene_any
-            verdict = combine(v for *_, v, _ in strata)
-            stratum_results = [StratumResult(s[0], s[1], s[2], s[3]) for s in strata]
-            label, est, ci, _, why = self._deciding(strata, verdict, rule, stat.reduce)
+            scored = [st for st in strata if st[0] not in aside]
+            verdict = combine(v for *_, v, _ in scored)
+            stratum_results = [
+                StratumResult(
+                    st[0], st[1], st[2], st[3], intervals[st[0]].label(), aside.get(st[0], "")
+                )
+                for st in strata
+            ]
+            if scored:
+                label, est, ci, _, why = self._deciding(scored, verdict, rule, stat.reduce)
+            else:
+                label, est, ci, _, _ = strata[0]
+                why = "an arm diverged in every stratum, so no stratum compares two trained arms"
+                verdict = Verdict.INCONCLUSIVE
+        iv = intervals[label]
         desc = stat.describe()
         if label and len(strata) > 1:
             desc_val = f"{desc}; deciding stratum {label}"
         else:
             desc_val = desc
-        level = f"{self.level:.0%} CI"
-        if why:
-            text = f"{desc_val} = {fmt(est)} ({level} {fmt_ci(*ci)}); inconclusive: {why}."
-        else:
-            text = (
-                f"{desc_val} = {fmt(est)} ({level} {fmt_ci(*ci)}), rule {rule.describe()}: "
-                f"{_PHRASE[verdict]}."
+        shown = f"{fmt_estimate(est, iv)} ({iv.label()})"
+        if unknown[label]:
+            shown += (
+                f"; undefined in {unknown[label]} of {iv.n} seeds, counted as unknown "
+                "(which widens the interval)"
             )
+        censored = self._censored(stat, label, rule, verdict, why)
+        if censored:
+            shown += f"; {censored}"
+        arms = self._diverged_per_arm(stat, used)
+        if arms:
+            shown += f"; diverged runs {arms}"
+        if why:
+            text = f"{desc_val} = {shown}; inconclusive: {why}."
+        else:
+            text = f"{desc_val} = {shown}, rule {rule.describe()}: {_PHRASE[verdict]}."
+            if verdict is not Verdict.INCONCLUSIVE and iv.short_of_nominal:
+                text += (
+                    f" With {iv.n} seeds this verdict holds at the {pct(iv.level)} level only, "
+                    f"not at {pct(self.level)}."
+                )
             if len(strata) > 1:
-                counts = {v: sum(1 for s in strata if s[3] is v) for v in Verdict}
+                counts = {
+                    v: sum(1 for st in strata if st[3] is v and st[0] not in aside) for v in Verdict
+                }
                 text += (
                     f" Per {stat.by}: {counts[Verdict.SUPPORTED]} supported, "
                     f"{counts[Verdict.REFUTED]} refuted, {counts[Verdict.INCONCLUSIVE]} inconclusive."
                 )
+        if aside:
+            text += (
+                f" Set aside (an arm diverged in most of its runs, so the stratum does not compare "
+                f"two trained arms): {'; '.join(f'{k}: {v}' for k, v in aside.items())}."
+            )
+        if self.edge_notes:
+            text += " Grid edge: " + " ".join(self.edge_notes)
         return ConditionResult(
             id=leaf.id,
             check_id=check.id,
@@ -181,7 +255,7 @@ class _ProtocolEval:
             verdict=verdict,
             estimate=est,
             ci=ci,
-            level=self.level,
+            level=iv.level,
             n_seeds=n_seeds,
             n_runs=n_runs,
             n_failed=n_failed,
@@ -190,8 +264,112 @@ class _ProtocolEval:
             reason=why,
             strata=stratum_results,
             effect=stat.effect(g) if stat.two_group else {},
-            extra=pv.extra,
+            extra={**pv.extra, **({"censored": censored} if censored else {})},
+            method=iv.method,
+            interval=iv.label(),
+            nominal=self.level,
         )
+
+    def _censored(self, stat: Statistic, label: str, rule: Rule, verdict: Verdict, why: str) -> str:
+        """The effect as a bound when an arm never reached the target (∞) within its budget.
+
+        A seed whose arm a never reached the target has a true value beyond its budget, so with
+        the budget in place of ∞ a ratio or difference a − b is a *lower* bound (an upper one when
+        arm b is the censored arm). The bound is the median over seeds of the per-seed bounds
+        with its interval; the verdict *rests on censoring* when the rule, judged on the bound's
+        interval, would not give the same decisive verdict.
+        """
+        g = self.grouped
+        col = censor_column(stat.measure)
+        if not stat.two_group or col not in g.arrays:
+            return ""
+        arr, cens = g.arrays[stat.measure], g.arrays[col]
+        filled = np.where(np.isposinf(arr) & np.isfinite(cens), cens, arr)
+        if np.array_equal(filled, arr, equal_nan=True):
+            return ""
+        bounded = GroupedMeasures(
+            g.groups, g.replicates, {**g.arrays, stat.measure: filled}, g.status, g.notes
+        )
+        before = stat.compute(self.seeds)
+        after = stat.compute(seeds_sample(bounded))
+        if label not in before.labels:
+            return ""
+        k = before.labels.index(label)
+        v0, v1 = before.values[:, k], after.values[:, k]
+        changed = ~((v0 == v1) | (np.isnan(v0) & np.isnan(v1)))
+        if not changed.any():
+            return ""
+        n_cens = int(changed.sum())
+        lower = bool(np.all(v1[changed] < v0[changed]))
+        upper = bool(np.all(v1[changed] > v0[changed]))
+        if not (lower or upper):
+            return (
+                f"censored: {n_cens} seed(s) have an arm that never reached the target; with both "
+                "arms censored the effect has no one-sided bound"
+            )
+        how = "mean" if getattr(stat, "center", "median") == "mean" else "median"
+        est, iv = interval_for(v1, how, self.level)
+        budget = float(np.nanmax(np.where(np.isposinf(arr), cens, np.nan)))
+        rel = "≥" if lower else "≤"
+        unit = {"epochs": "-epoch", "s": " s", "steps": "-step"}.get(self._unit(stat.measure), "")
+        where = f"{fmt(budget)}{unit} budget" if math.isfinite(budget) else "budget"
+        text = (
+            f"censored: in {n_cens} of {v0.size} seeds the {'first' if lower else 'second'} arm "
+            f"never reached the target, so the effect is a bound, {rel} {fmt_estimate(est, iv)} "
+            f"(censored at the {where})"
+        )
+        if (
+            verdict is not Verdict.INCONCLUSIVE
+            and not why
+            and rule.judge(iv.low, iv.high) is not verdict
+        ):
+            text += (
+                f"; the {verdict} verdict rests on censoring: at the budget's value the rule "
+                "would not be decided"
+            )
+        return text
+
+    def _unit(self, measure: str) -> str:
+        m = self.claim.measures.get(measure)
+        return getattr(m, "unit", "") if m is not None else ""
+
+    def _set_aside(self, stat: Statistic) -> dict[str, str]:
+        """Strata of a two-arm ``by`` statistic where an arm diverged in most of its runs."""
+        if not stat.two_group or not stat.by:
+            return {}
+        g = self.grouped
+        base = np.ones(g.n_groups, dtype=bool)
+        wf = stat.where_filter()
+        if wf is not None:
+            base &= wf.mask(g.groups)
+        keys = g.keys(stat.by)
+        out = {}
+        for sv in sort_keys(k for k, ok in zip(keys, base) if ok):
+            m = base & np.array([k == sv for k in keys])
+            bad = []
+            for name in ("a", "b"):
+                side = getattr(stat, name)
+                st = g.status[m & stat._side_mask(g, side)]  # type: ignore[attr-defined]
+                ran, div = int(np.sum(st != "")), int(np.sum(st == "diverged"))
+                if ran and div > ran / 2:
+                    bad.append(f"{stat._side_label(side)} diverged in {div} of {ran}")  # type: ignore[attr-defined]
+            if bad:
+                out[f"{stat.by}={value_label(sv)}"] = ", ".join(bad)
+        return out
+
+    def _diverged_per_arm(self, stat: Statistic, used: np.ndarray) -> str:
+        """``a: 3 of 6, b: 0 of 6`` for two-arm statistics with a diverged run, else ""."""
+        g = self.grouped
+        if not stat.two_group or not int(np.sum(g.status[used] == "diverged")):
+            return ""
+        parts = []
+        for name in ("a", "b"):
+            side = used & stat._side_mask(g, getattr(stat, name))  # type: ignore[attr-defined]
+            st = g.status[side]
+            ran = int(np.sum(st != ""))
+            arm = stat._side_label(getattr(stat, name))  # type: ignore[attr-defined]
+            parts.append(f"{arm}: {int(np.sum(st == 'diverged'))} of {ran}")
+        return "(" + ", ".join(parts) + ")"
 
     @staticmethod
     def _deciding(
@@ -300,14 +478,19 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
             )
     reps = sorted({d.grouped.n_replicates for d in data.values() if d.grouped.n_replicates})
     if reps and reps[0] < FEW_SEEDS:
+        levels = ", ".join(
+            f"{r} seeds: the range, {pct(order_statistic_rank(r, claim.bootstrap.level)[1])}"
+            for r in reps
+        )
         out.append(
-            f"Only {'/'.join(map(str, reps))} seeds per configuration: a bootstrap CI over so few "
-            "seeds is coarse and tends to be too narrow; the full budget uses more seeds."
+            f"Only {'/'.join(map(str, reps))} seeds per configuration: an interval over so few "
+            f"seeds cannot reach {pct(claim.bootstrap.level)} ({levels}), so a decisive verdict "
+            "here holds at that lower level only; the full budget uses more seeds."
         )
     selected = [n for n, d in data.items() if d.selection is not None and len(d.selection)]
     if selected:
         out.append(
-            f"In {', '.join(selected)} the nuisance setting was chosen once on all seeds; the CIs "
+            f"In {', '.join(selected)} the nuisance setting was chosen once on all seeds; the intervals "
             "do not include the uncertainty of that choice."
         )
     for name, d in data.items():
@@ -332,9 +515,59 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
     return out
 
 
+def _outcome(check: CheckSpec, verdict: Verdict) -> Outcome | None:
+    """The check's outcome (ill-posed, not falsifiable) if its ``outcome`` applies to ``verdict``."""
+    o = check.outcome
+    if o is None:
+        return None
+    if o.on == "always" or str(verdict) == o.on:
+        return OUTCOME_KINDS[o.kind]
+    return None
+
+
+def _outcome_text(
+    check: CheckSpec, outcome: Outcome, per: Mapping[str, CheckProtocolResult], text: str
+) -> str:
+    assert check.outcome is not None
+    head = f"{outcome}: {check.outcome.why}"
+    if check.outcome.judged:
+        return f"{head} (The rule's own verdict: {text})"
+    nums = "; ".join(
+        f"{c.protocol}: {c.statistic} = {fmt(c.estimate)} "
+        f"({c.interval or 'CI'}, {c.level:.0%}: {fmt_ci(*c.ci)})"
+        + (f", {c.reason}" if c.reason else "")
+        for r in per.values()
+        for c in r.conditions
+    )
+    return f"{head} Reported, not judged: {nums}."
+
+
 def _group_label(d: ProtocolData, i: int) -> str:
     row = d.grouped.groups.iloc[i]
     return ", ".join(f"{p}={value_label(row[p])}" for p in d.scientific) or "(all runs)"
+
+
+def used_measures(claim: ClaimSpec) -> dict[str, list[str]]:
+    """Per protocol, the measures it needs: those its checks, its ``select`` and its figures read.
+
+    A protocol computes only these (a measure of recorded weights need not exist in the runs of
+    a protocol that never reads it); a measure that nothing reads is computed everywhere, for the
+    report's tables. Order follows ``claim.measures``.
+    """
+    used: dict[str, set[str]] = {p: set() for p in claim.protocols}
+    for check in claim.checks:
+        for pname in check.protocols:
+            for leaf in check.conditions:
+                used[pname].update(leaf.statistic_for(pname).measures())
+    for p in claim.protocols.values():
+        if p.select is not None:
+            used[p.name].add(p.select.measure)
+    for f in claim.figures:
+        for pname in f.protocols:
+            used[pname].update(f.figure.names()[0])
+    anywhere = set().union(*used.values()) if used else set()
+    unused = [m for m in claim.measures if m not in anywhere]
+    return {p: [m for m in claim.measures if m in u or m in unused] for p, u in used.items()}
 
 
 def evaluate_claim(
@@ -363,6 +596,7 @@ def evaluate_claim(
     """
     tabs = _split_tables(tables)
     B = int(n_boot or claim.bootstrap.n_boot)
+    needed = used_measures(claim)
     # Measures that depend on all runs (a target of 0.9 × the best accuracy reached) are
     # resolved per set of runs: protocols may train on different data (digits at init, MNIST-1D
     # for training curves), and a best value from one data set is no target for another.
@@ -371,7 +605,13 @@ def evaluate_claim(
     for p in claim.protocols.values():
         if p.reuse is None:
             t = _protocol_table(p, tabs)
-            prepared[p.name] = copy.deepcopy(claim.measures)
+            # the measures of this set of runs: what this protocol and those reusing it read
+            names = {
+                m for q in claim.protocols.values() if q.runs_from == p.name for m in needed[q.name]
+            }
+            prepared[p.name] = {
+                n: copy.deepcopy(m) for n, m in claim.measures.items() if n in names
+            }
             for m in prepared[p.name].values():
                 m.prepare(t.curves, t.runs)
 
@@ -379,7 +619,7 @@ def evaluate_claim(
     evals: dict[str, _ProtocolEval] = {}
     for p in claim.protocols.values():
         t = _protocol_table(p, tabs)
-        measures = prepared[p.runs_from]
+        measures = {n: prepared[p.runs_from][n] for n in needed[p.name]}
         mdf = compute_measures(t, measures, p.searched)
         at_mask = p.select.at.mask(mdf) if (p.select and p.select.at) else None
         sel = (
@@ -402,7 +642,8 @@ def evaluate_claim(
             tuple(k) in keys
             for k in t.runs[["protocol", "trial", "replicate"]].itertuples(index=False)
         ]
-        grouped = GroupedMeasures.from_table(kept, p.scientific, list(measures))
+        censors = [censor_column(m) for m in measures if censor_column(m) in kept.columns]
+        grouped = GroupedMeasures.from_table(kept, p.scientific, [*measures, *censors])
         data[p.name] = ProtocolData(
             name=p.name,
             description=p.description,
@@ -417,7 +658,8 @@ def evaluate_claim(
             status_counts=t.status_counts(),
             notes=[*sel.notes, *grouped.notes],
         )
-        evals[p.name] = _ProtocolEval(claim, p, grouped, B, claim.bootstrap.seed)
+        edges = [n for n in sel.notes if "edge of the searched values" in n]
+        evals[p.name] = _ProtocolEval(claim, p, grouped, edges)
 
     headline = set(claim.headline)
     results = []
@@ -428,6 +670,10 @@ def evaluate_claim(
             v = evals[pname].node(check, check.node, conds)
             per[pname] = CheckProtocolResult(pname, v, conds, _protocol_text(conds, v, check.node))
         verdict = across_protocols({k: r.verdict for k, r in per.items()})
+        text = _check_text(check, verdict, per, claim)
+        outcome = _outcome(check, verdict)
+        if outcome is not None:
+            text = _outcome_text(check, outcome, per, text)
         results.append(
             CheckResult(
                 id=check.id,
@@ -435,8 +681,9 @@ def evaluate_claim(
                 why=check.why,
                 verdict=verdict,
                 protocols=per,
-                explanation=_check_text(check, verdict, per, claim),
+                explanation=text,
                 headline=check.id in headline,
+                outcome=outcome,
             )
         )
     return ClaimOutcome(

@@ -9,8 +9,8 @@ A claim file lists its figures; each entry names a registered figure and its arg
       - {name: bar, measure: epochs_to_target, x: model.activation}
 
 Every figure draws what the statistics saw: the runs kept after the nuisance selection.
-Centers are medians over seeds; bands are bootstrap 95 % CIs of the median
-(``measure_vs_param``, ``bar``) or the interquartile range (``curves``, ``layer_profile``).
+Centers are medians over seeds; bands are order-statistic intervals of the median, the
+reports' own intervals (``measure_vs_param``, ``bar``) or the interquartile range (``curves``, ``layer_profile``).
 "Not reached" (∞) values are never dropped silently: they are drawn as markers on the top edge.
 Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas, never pyplot, so no
 display and no global backend change is needed. matplotlib and seaborn are imported inside the
@@ -35,6 +35,7 @@ from harness.claims.filters import (
     value_key,
     value_label,
 )
+from harness.claims.intervals import seed_interval
 from harness.claims.measures import layer_columns
 from models.base import Component
 from models.registry import Registry
@@ -50,7 +51,7 @@ __all__ = ["FIGURES", "ClaimFigure", "FigureContext", "render_figure"]
 
 FIGURES: Registry[type[ClaimFigure]] = Registry("figure")
 
-#: Resamples for the CI bands of figures (tables and verdicts use the claim's own bootstrap).
+#: Unused since the bands are order-statistic intervals (kept for callers that import it).
 _FIG_BOOT = 1000
 _FIG_SEED = 0
 _DPI = 110
@@ -100,6 +101,11 @@ def _suptitle(fig: Figure, text: str) -> None:
     fig.suptitle(textwrap.fill(text, chars))
 
 
+def _caption(fig: Figure, text: str) -> None:
+    """A line at the bottom of the figure saying what its bands are."""
+    fig.text(0.5, 0.005, text, ha="center", va="bottom", fontsize="x-small", color="0.35")
+
+
 def _no_data(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
 
@@ -113,17 +119,22 @@ def _palette(n: int, numeric: bool) -> list[Any]:
 
 
 def _boot_median_ci(x: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
-    """Median of ``x`` (inf allowed) and a bootstrap CI of it; NaNs are ignored."""
+    """Median of ``x`` (inf allowed) and its order-statistic interval; NaNs are ignored.
+
+    The same interval as the reports' tables (:func:`harness.claims.intervals.seed_interval`);
+    ``rng`` is unused (kept for the callers' signature).
+    """
     x = x[~np.isnan(x)]
     if x.size == 0:
         return np.nan, np.nan, np.nan
-    med = float(np.median(x))
+    med, iv = seed_interval(x)
     if x.size == 1:
         return med, med, med
-    draws = np.median(x[rng.integers(0, x.size, size=(_FIG_BOOT, x.size))], axis=1)
-    lo = float(np.quantile(draws, 0.025, method="lower"))
-    hi = float(np.quantile(draws, 0.975, method="higher"))
-    return med, lo, hi
+    return med, iv.low, iv.high
+
+
+#: What the bands and error bars of ``measure_vs_param`` and ``bar`` are.
+BAND_NOTE = "band: order-statistic interval of the median over seeds (level: see the report)"
 
 
 class ClaimFigure(Component):
@@ -211,7 +222,7 @@ def _mark_not_reached(ax: Axes, xs: list[float], color: Any, label: bool) -> Non
 
 @FIGURES.register("measure_vs_param")
 class MeasureVsParam(ClaimFigure):
-    """A measure against a numeric parameter: median over seeds with a 95 % CI band.
+    """A measure against a numeric parameter: median over seeds with its interval band.
 
     ``hue`` is ``protocol`` (one line per protocol, the default) or a parameter (one line per
     value, one panel per protocol).
@@ -284,13 +295,16 @@ class MeasureVsParam(ClaimFigure):
                 ax.legend(
                     title=self.hue if self.hue != "protocol" else "protocol", fontsize="small"
                 )
-        _suptitle(fig, title or f"{ctx.measure_label(self.measure)} vs {self.x} (median, 95% CI)")
+        _suptitle(
+            fig, title or f"{ctx.measure_label(self.measure)} vs {self.x} (median over seeds)"
+        )
+        _caption(fig, BAND_NOTE)
         return fig
 
 
 @FIGURES.register("bar")
 class Bar(ClaimFigure):
-    """Group medians of a measure with 95 % CI error bars, per value of ``x`` (any type)."""
+    """Group medians of a measure with interval error bars, per value of ``x`` (any type)."""
 
     def __init__(
         self,
@@ -368,8 +382,9 @@ class Bar(ClaimFigure):
             ax.legend(handles=handles, title=self.hue, fontsize="small")
         note = "; ∞ = not reached" if inf_marks else ""
         _suptitle(
-            fig, title or f"{ctx.measure_label(self.measure)} by {self.x} (median, 95% CI{note})"
+            fig, title or f"{ctx.measure_label(self.measure)} by {self.x} (median over seeds{note})"
         )
+        _caption(fig, BAND_NOTE.replace("band", "error bars"))
         return fig
 
 

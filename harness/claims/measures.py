@@ -40,6 +40,7 @@ __all__ = [
     "MEASURES",
     "Measure",
     "MissingMetricError",
+    "censor_column",
     "compute_measures",
     "layer_columns",
 ]
@@ -95,6 +96,15 @@ class Measure(Component):
             if rule != "value":
                 return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[rule]
         return float(self.raw(run, curve))
+
+    def censor(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        """The value this run would have had at the end of its budget (NaN: no such value).
+
+        For the *-to-target measures, a run that never reaches the target has ``inf``; its true
+        value lies beyond the budget it trained for, which this returns (the last epoch, the
+        total train-step time, the steps taken). Reports turn an ``inf`` into a bound with it.
+        """
+        return math.nan
 
     def describe(self) -> str:
         """What the measure is, for reports."""
@@ -316,6 +326,9 @@ class EpochsTo(_ToTarget):
     def unit(self) -> str:
         return "epochs"
 
+    def censor(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        return float(curve["epoch"].max()) if len(curve) else math.nan
+
 
 @MEASURES.register("time_to")
 class TimeTo(_ToTarget):
@@ -354,6 +367,13 @@ class TimeTo(_ToTarget):
     @property
     def unit(self) -> str:
         return "s"
+
+    def censor(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        if not len(curve) or self.time_metric not in curve:
+            return math.nan
+        t = curve[self.time_metric].to_numpy(dtype=float)
+        t = np.where(curve["epoch"].to_numpy() == 0, 0.0, t)
+        return math.nan if np.isnan(t).any() else float(t.sum())
 
 
 @MEASURES.register("steps_to")
@@ -398,6 +418,12 @@ class StepsTo(_ToTarget):
     def unit(self) -> str:
         return "steps"
 
+    def censor(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        if not len(curve) or self.batch_param not in run:
+            return math.nan
+        batch = min(int(run[self.batch_param]), self.n_train)
+        return float(curve["epoch"].max()) * math.ceil(self.n_train / batch)
+
 
 @MEASURES.register("summary")
 class Summary(Measure):
@@ -413,6 +439,74 @@ class Summary(Measure):
 
 
 _SUFFIX_NUM = re.compile(r"(\d+)$")
+
+
+_LABEL_RE = re.compile(r"^(\w+)\((.*)\)$")
+
+
+def _loss_spec(value: Any) -> Any:
+    """A loss spec from a runs-table value: a name, a mapping, or a label ``mse(output=softmax)``."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    text = str(value)
+    m = _LABEL_RE.match(text)
+    if not m:
+        return text
+    spec: dict[str, Any] = {"name": m.group(1)}
+    for part in filter(None, (x.strip() for x in m.group(2).split(","))):
+        k, _, v = part.partition("=")
+        spec[k.strip()] = v.strip()
+    return spec
+
+
+@MEASURES.register("saturated_output_grad")
+class SaturatedOutputGrad(Measure):
+    """|∂L/∂z| of the run's loss at a saturated output: a deterministic property of the loss.
+
+    The output layer's raw value for the true class is ``z`` (−10: the unit is saturated on the
+    wrong side), the other ``n_classes − 1`` outputs are 0, the target is the true class. The
+    loss (read from the run's ``param``, e.g. ``train.loss``) is the zoo's own implementation, so
+    this is the gradient the trainer would back-propagate from such a start. It does not depend
+    on the seed or the training curve; catalogue L3's "deterministic" part.
+    """
+
+    def __init__(
+        self,
+        *,
+        param: str = "train.loss",
+        z: float = -10.0,
+        n_classes: int = 10,
+        on_diverged: Any = "value",
+        label: str | None = None,
+    ) -> None:
+        self.param = param
+        self.z = z
+        self.n_classes = n_classes
+        self.on_diverged = on_diverged
+        self.label = label
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        out = super().validate()
+        if not _is_number(self.z):
+            out.append(("z", self.z, "a number (the saturated raw output, e.g. -10)"))
+        if not isinstance(self.n_classes, int) or self.n_classes < 1:
+            out.append(("n_classes", self.n_classes, "an integer >= 1"))
+        return out
+
+    def raw(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
+        from models.losses import LOSSES
+
+        if self.param not in run:
+            raise MissingMetricError(self.param)
+        loss = LOSSES.build(_loss_spec(run[self.param]))
+        y = np.zeros((1, self.n_classes))
+        y[0, 0] = float(self.z)
+        target = np.zeros(1, dtype=np.int64) if self.n_classes > 1 else np.ones((1, 1))
+        loss.forward(y, target)
+        return float(abs(loss.backward()[0, 0]))
+
+    def describe(self) -> str:
+        return f"saturated_output_grad(|∂L/∂z| at z = {self.z}, {self.n_classes} outputs)"
 
 
 def layer_columns(columns: Any, prefix: str, suffix: str = "") -> list[str]:
@@ -605,4 +699,21 @@ def compute_measures(
                     f"nor the summary columns ({', '.join(have)})",
                 ) from exc
         out[name] = np.asarray(vals, dtype=float)
+        if isinstance(m, _ToTarget):
+            # where the target was never reached (inf), the budget the run had: a bound
+            cens = [
+                m.censor(
+                    {str(k): v for k, v in rec.items()},
+                    by_run.get((rec["protocol"], int(rec["trial"]), int(rec["replicate"])), empty),
+                )
+                if math.isinf(v) and v > 0 and rec["status"] != "diverged"
+                else math.nan
+                for rec, v in zip(runs.to_dict("records"), vals)
+            ]
+            out[censor_column(name)] = np.asarray(cens, dtype=float)
     return out
+
+
+def censor_column(measure: str) -> str:
+    """The column holding a *-to-target measure's budget value where it is ``inf``."""
+    return f"{measure}@censor"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import pandas as pd
@@ -13,10 +14,12 @@ from harness.claims.results import RunTable
 from harness.claims.verdicts import Verdict
 
 __all__ = [
+    "OUTCOME_KINDS",
     "CheckProtocolResult",
     "CheckResult",
     "ClaimOutcome",
     "ConditionResult",
+    "Outcome",
     "ProtocolData",
     "StratumResult",
 ]
@@ -30,6 +33,30 @@ def _json_num(x: float) -> float | str | None:
     return float(x)
 
 
+class Outcome(str, Enum):
+    """A check's outcome when the claim as worded cannot take a plain verdict.
+
+    - ``ill-posed``: the question has no meaning as asked (L5: ranking models trained with
+      different losses by their loss values compares numbers on different scales). The check's
+      rule states what a well-posed reading would need; when the data refute it, the outcome is
+      ``ill-posed`` instead of ``refuted``.
+    - ``not falsifiable as worded``: no result could contradict the wording (N4: "usually before,
+      sometimes after is better"). The check reports its statistic and interval, never a verdict.
+
+    The three-valued verdict of the rule is kept next to it (``CheckResult.verdict``).
+    """
+
+    ILL_POSED = "ill-posed"
+    NOT_FALSIFIABLE = "not falsifiable as worded"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Outcome kinds as written in a claim file (``outcome: {kind: ill_posed}``).
+OUTCOME_KINDS = {"ill_posed": Outcome.ILL_POSED, "not_falsifiable": Outcome.NOT_FALSIFIABLE}
+
+
 @dataclass
 class StratumResult:
     """One stratum of a ``by`` statistic combined with ``all`` / ``any``."""
@@ -38,6 +65,8 @@ class StratumResult:
     estimate: float
     ci: tuple[float, float]
     verdict: Verdict
+    interval: str = ""  # method and level, e.g. "range of 6 seeds, 96.9 %"
+    set_aside: str = ""  # why the stratum does not decide the verdict (an arm diverged), or ""
 
 
 @dataclass
@@ -62,6 +91,11 @@ class ConditionResult:
     strata: list[StratumResult] = field(default_factory=list)
     effect: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: interval method (a key of harness.claims.intervals.METHODS), its label, the nominal level;
+    #: ``level`` above is the level the interval actually reaches
+    method: str = ""
+    interval: str = ""
+    nominal: float = 0.95
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +109,9 @@ class ConditionResult:
             "ci_low": _json_num(self.ci[0]),
             "ci_high": _json_num(self.ci[1]),
             "level": self.level,
+            "nominal_level": self.nominal,
+            "method": self.method,
+            "interval": self.interval,
             "n_seeds": self.n_seeds,
             "n_runs": self.n_runs,
             "n_failed": self.n_failed,
@@ -88,10 +125,13 @@ class ConditionResult:
                     "ci_low": _json_num(s.ci[0]),
                     "ci_high": _json_num(s.ci[1]),
                     "verdict": str(s.verdict),
+                    "interval": s.interval,
+                    "set_aside": s.set_aside,
                 }
                 for s in self.strata
             ],
             "effect": {k: _json_num(v) for k, v in self.effect.items()},
+            "censored": str(self.extra.get("censored", "")),
         }
 
 
@@ -116,10 +156,17 @@ class CheckResult:
     protocols: dict[str, CheckProtocolResult]
     explanation: str
     headline: bool = False
+    #: set when the claim as worded takes no plain verdict (see :class:`Outcome`)
+    outcome: Outcome | None = None
 
     @property
     def conditions(self) -> list[ConditionResult]:
         return [c for p in self.protocols.values() for c in p.conditions]
+
+    @property
+    def label(self) -> str:
+        """What the report shows: the outcome when there is one, else the verdict."""
+        return str(self.outcome) if self.outcome is not None else str(self.verdict)
 
 
 @dataclass
@@ -181,7 +228,9 @@ class ClaimOutcome:
                 {
                     "id": c.id,
                     "claim": c.claim,
-                    "verdict": str(c.verdict),
+                    "verdict": c.label,
+                    "rule_verdict": str(c.verdict),
+                    "outcome": str(c.outcome) if c.outcome is not None else None,
                     "explanation": c.explanation,
                     "headline": c.headline,
                     "protocols": {

@@ -4,8 +4,9 @@
 
 - ``report.md``: the claim and its quotes (original and English gloss), the setup (data, model,
   protocols, seeds, budget, learning-rate protocol, which nuisance setting won), figures, the
-  table of measured values (median and 95 % CI over seeds per group), the verdict of every check
-  with its effect size and CI, caveats (the claim's own and automatic ones), how to reproduce;
+  table of measured values (median and its order-statistic interval over seeds per group), the
+  verdict of every check with its effect size and interval (method and level reached), caveats
+  (the claim's own and automatic ones), how to reproduce;
 - ``figures/*.png`` (seaborn, see :mod:`harness.claims.figures`);
 - ``report.html``: the same document with every image embedded as a base64 data URI and inline
   CSS, so the single file can be mailed or attached to an MLflow run;
@@ -32,13 +33,18 @@ import pandas as pd
 
 from harness.claims.figures import FigureContext, render_figure
 from harness.claims.filters import value_label
+from harness.claims.intervals import (
+    fmt_est_ci,
+    fmt_estimate,
+    interval_for,
+    median_interval,
+    pct,
+)
 from harness.claims.outcome import CheckResult, ClaimOutcome, ConditionResult, ProtocolData
-from harness.claims.resampling import bootstrap_indices, center, percentile_ci
 from harness.claims.results import RunTable
 from harness.claims.spec import ClaimSpec
-from harness.claims.text import fmt, fmt_ci
+from harness.claims.text import fmt
 from harness.claims.verdicts import Verdict
-from harness.seeding import derive_seed
 
 __all__ = ["ReportPaths", "write_index", "write_report"]
 
@@ -85,6 +91,11 @@ def _v(verdict: Verdict) -> str:
     return f"**{_VERDICT_WORDS[verdict]}**"
 
 
+def _vc(check: CheckResult) -> str:
+    """A check's verdict, or its outcome (ill-posed, not falsifiable) when it has one."""
+    return f"**{check.outcome}**" if check.outcome is not None else _v(check.verdict)
+
+
 def _cell(x: Any) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
@@ -110,11 +121,13 @@ def _summary(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     rows = []
     for c in order:
         per = "; ".join(f"{p}: {r.verdict}" for p, r in c.protocols.items())
-        rows.append([c.id + (" ★" if c.headline else ""), c.claim, _v(c.verdict), per])
+        rows.append([c.id + (" ★" if c.headline else ""), c.claim, _vc(c), per])
     text = _table(["check", "claim", "verdict", "per protocol"], rows)
     return (
         "## Verdicts at a glance\n\n" + text + "\n\n"
-        "*supported*: the whole 95 % CI satisfies the rule under every protocol; *refuted*: it "
+        "*supported*: the whole interval (median over seeds, order-statistic interval; the level "
+        "it reaches is stated with each verdict) satisfies the rule under every protocol; "
+        "*refuted*: it "
         "violates it under every protocol; *conditional*: supported under some protocols and "
         "refuted under others; *inconclusive*: anything else (the reason is given below)."
         + (" ★ = headline check." if any(c.headline for c in order) else "")
@@ -158,9 +171,14 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         f"{' …' if len(seeds) > 12 else ''})"
     )
     lines.append(
-        f"- **Statistics**: cluster bootstrap over seeds ({outcome.n_boot} draws, the same "
-        f"resampled seeds for every group, seed {claim.bootstrap.seed}); percentile "
-        f"{outcome.level:.0%} CIs; centers are medians over seeds unless stated."
+        f"- **Statistics**: every statistic is computed per seed (seed r of one arm against "
+        f"seed r of the other: paired), then summarised by the median over seeds with its exact "
+        f"order-statistic interval (Student t for a mean), nominal level "
+        f"{pct(outcome.level)}. "
+        + _levels_text(
+            [d.grouped.n_replicates for d in outcome.protocols.values() if d.grouped.n_replicates],
+            outcome.level,
+        )
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
@@ -236,16 +254,15 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     lines = [
         "## Measured values",
         "",
-        f"Median over seeds per group, with a {outcome.level:.0%} bootstrap CI of the median "
-        "(seeds resampled). ∞ = target not reached; n/a = no value (failed runs).",
+        f"Median over seeds per group, with the order-statistic interval of the median "
+        f"(nominal {pct(outcome.level)}; the level each seed count reaches is in the setup). "
+        "∞ = target not reached; n/a = no value (failed runs).",
     ]
     for name, d in outcome.protocols.items():
         g = d.grouped
         if not g.n_groups:
             lines += ["", f"### `{name}`", "", "No runs."]
             continue
-        rng = np.random.default_rng(derive_seed(claim.bootstrap.seed, "table", name))
-        idx = bootstrap_indices(max(g.n_replicates, 1), min(outcome.n_boot, 1000), rng)
         sel = _selected_nuisance(d)
         headers = [
             *d.scientific,
@@ -255,13 +272,15 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         ]
         cols: list[list[str]] = []
         for m in claim.measures:
+            if m not in g.arrays:  # a measure this protocol does not read (engine.used_measures)
+                continue
             arr = g.arrays[m]
-            med = center(arr, "median")
-            draws = center(np.moveaxis(arr[:, idx], 1, 0), "median")  # (B, G)
             cells = []
             for i in range(g.n_groups):
-                lo, hi, _ = percentile_ci(draws[:, i], outcome.level)
-                cells.append(f"{fmt(float(med[i]))} {fmt_ci(lo, hi)}")
+                # only seeds that ran count; a failed run (NaN) is an unknown value
+                ran = g.status[i] != ""
+                est, iv = interval_for(arr[i][ran], "median", outcome.level)
+                cells.append(fmt_estimate(est, iv))
             cols.append(cells)
             unit = claim.measures[m].unit
             headers.append(f"{m} ({unit})" if unit else m)
@@ -280,6 +299,21 @@ def _measured(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
             rows.append(cells)
         lines += ["", f"### `{name}`", "", _table(headers, rows)]
     return "\n".join(lines)
+
+
+def _levels_text(reps: list[int], nominal: float) -> str:
+    """What each seed count reaches, e.g. "With 3 seeds the interval is their range, 75 %"."""
+    parts = []
+    for n in sorted(set(reps)):
+        iv = median_interval(list(range(n)), nominal)
+        parts.append(f"{n} seeds: {iv.label()}")
+    text = "Intervals over seeds: " + "; ".join(parts) + "."
+    if any(median_interval(list(range(n)), nominal).short_of_nominal for n in reps):
+        text += (
+            f" Where the level reached is below {pct(nominal)}, a decisive verdict holds at that "
+            "lower level only."
+        )
+    return text
 
 
 def _selected_nuisance(d: ProtocolData) -> dict[tuple[str, ...], list[str]]:
@@ -309,13 +343,15 @@ def _effect_text(c: ConditionResult) -> str:
         )
     if "seed_sd" in c.extra:
         parts.append(f"seed s.d. = {fmt(c.extra['seed_sd'])}")
+    if c.extra.get("censored"):
+        parts.append(str(c.extra["censored"]))
     return "; ".join(parts) or "—"
 
 
 def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     lines = ["## Verdicts per check"]
     for c in _ordered_checks(claim, outcome):
-        lines += ["", f"### {c.id}: {c.claim} — {_v(c.verdict)}", "", c.explanation, ""]
+        lines += ["", f"### {c.id}: {c.claim} — {_vc(c)}", "", c.explanation, ""]
         lines.append(f"*Why this rule*: {c.why}")
         rows = []
         for r in c.conditions:
@@ -323,8 +359,8 @@ def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
                 [
                     f"`{r.protocol}`",
                     r.statistic,
-                    fmt(r.estimate),
-                    fmt_ci(*r.ci),
+                    fmt_est_ci(r.estimate, *r.ci),
+                    r.interval or f"{r.level:.0%}",
                     r.rule,
                     _v(r.verdict),
                     r.n_seeds,
@@ -340,8 +376,8 @@ def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
                 [
                     "protocol",
                     "statistic",
-                    "estimate",
-                    f"{outcome.level:.0%} CI",
+                    "estimate [interval]",
+                    "method, level reached",
                     "rule",
                     "verdict",
                     "seeds",
@@ -357,12 +393,20 @@ def _checks(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         lines += ["", *notes]
         for r in c.conditions:
             if r.strata:
-                srows = [[s.label, fmt(s.estimate), fmt_ci(*s.ci), _v(s.verdict)] for s in r.strata]
+                srows = [
+                    [
+                        s.label,
+                        fmt_est_ci(s.estimate, *s.ci),
+                        s.interval,
+                        f"set aside ({s.set_aside})" if s.set_aside else _v(s.verdict),
+                    ]
+                    for s in r.strata
+                ]
                 lines += [
                     "",
                     f"Per stratum ({r.protocol}, {r.statistic}):",
                     "",
-                    _table(["stratum", "estimate", "CI", "verdict"], srows),
+                    _table(["stratum", "estimate [interval]", "method, level", "verdict"], srows),
                 ]
     return "\n".join(lines)
 
@@ -527,13 +571,13 @@ def write_index(reports_dir: str | Path, entries: Sequence[ClaimOutcome]) -> tup
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for o in entries:
-        verdicts = "<br>".join(f"{c.id}: {_v(c.verdict)}" for c in o.checks)
+        verdicts = "<br>".join(f"{c.id}: {_vc(c)}" for c in o.checks)
         link = f"[{o.claim_id}]({o.claim_id}/report.md)"
         rows.append([link, o.title, o.budget, verdicts])
     md_text = (
         "# Claim reports\n\n"
         + _table(["claim", "title", "budget", "verdicts"], rows)
-        + "\n\nEach report holds the quotes, the setup, figures, measured values with CIs and "
+        + "\n\nEach report holds the quotes, the setup, figures, measured values with intervals and "
         "the reasons behind every verdict.\n"
     )
     md_path = root / "index.md"

@@ -7,7 +7,7 @@ median (or mean) selection measure over seeds is best; all seeds of that setting
 the statistics still see every replicate. With ``select.at`` one setting is chosen at a reference
 group (e.g. the lr best at batch size 64) and used for every group: a "shared" protocol.
 
-The choice is made once on all seeds, before the bootstrap: the CI does not include the
+The choice is made once on all seeds, before the intervals: they do not include the
 uncertainty of which setting won, which the report states.
 """
 

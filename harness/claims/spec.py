@@ -18,6 +18,9 @@ Schema (``*`` = required)::
     study*: {...}                    # a study in the studies schema (name, seed, data, model, train,
                                      # search: {params: {key: {..., role: scientific|nuisance|fixed}}},
                                      # replicates); the claim engine reads the roles and replicates
+                                     # a protocol that sets `probe: {name: ...}` evaluates a registered
+                                     # probe over its probe.* grid instead of training
+                                     # (harness/claims/probes.py)
     protocols*:                      # named variants; each is run separately, runs tagged by name
       tuned_lr:
         description*: "best lr per batch size from a grid"
@@ -77,6 +80,7 @@ from harness.claims.errors import ClaimError
 from harness.claims.figures import FIGURES, ClaimFigure
 from harness.claims.filters import WhereFilter, parse_where
 from harness.claims.measures import MEASURES, Measure
+from harness.claims.outcome import OUTCOME_KINDS
 from harness.claims.statistics import STATISTICS, Statistic
 from harness.claims.verdicts import Rule
 from harness.config import ConfigError, load_yaml, set_dotted
@@ -90,6 +94,7 @@ __all__ = [
     "Combo",
     "ConditionSpec",
     "FigureEntry",
+    "OutcomeSpec",
     "ProtocolSpec",
     "Quote",
     "SelectSpec",
@@ -125,7 +130,9 @@ _SEED_FILE_RE = re.compile(r"^\d{3}_[0-9a-f]{16}\.txt$")
 _PROTOCOL_KEYS = {"description", "set", "search", "derived", "roles", "reuse", "where", "select"}
 _BUDGET_KEYS = {"description", "set", "search", "replicates", "measures", "protocols"}
 _LEAF_KEYS = {"statistic", "rule", "per_protocol"}
-_CHECK_KEYS = {"id", "claim", "why", "protocols", "priority", "all", "any"} | _LEAF_KEYS
+_CHECK_KEYS = {"id", "claim", "why", "protocols", "priority", "all", "any", "outcome"} | _LEAF_KEYS
+_OUTCOME_KEYS = {"kind", "on", "why"}
+_OUTCOME_ON = ("refuted", "supported", "always")
 
 
 # -- spec objects -----------------------------------------------------------------------------
@@ -225,6 +232,22 @@ def leaves(node: Node) -> list[ConditionSpec]:
 
 
 @dataclass(frozen=True)
+class OutcomeSpec:
+    """``outcome: {kind: ill_posed | not_falsifiable, on: refuted | supported | always, why}``.
+
+    ``kind`` names the :class:`~harness.claims.outcome.Outcome` the check reports instead of its
+    verdict when the verdict equals ``on`` (``ill_posed``: default ``refuted``, the data refute
+    the reading that would make the question meaningful) or always (``not_falsifiable``; its
+    rule may be omitted: the statistic is reported with its interval, not judged).
+    """
+
+    kind: str
+    on: str
+    why: str
+    judged: bool = True  # False when the check gave no rule (not_falsifiable only)
+
+
+@dataclass(frozen=True)
 class CheckSpec:
     """One testable sub-claim of the catalogue (B1, L1, A1, ...)."""
 
@@ -234,6 +257,7 @@ class CheckSpec:
     protocols: tuple[str, ...]
     node: Node
     priority: str | None = None
+    outcome: OutcomeSpec | None = None
 
     @property
     def conditions(self) -> list[ConditionSpec]:
@@ -668,6 +692,12 @@ def _parse_checks(
             if p not in protocols:
                 raise _err(f"{path}.protocols", p, f"one of {', '.join(protocols)}")
         node_raw = {k: v for k, v in c.items() if k in _LEAF_KEYS | {"all", "any"}}
+        has_rule = not ("statistic" in c and "rule" not in c)
+        outcome = _parse_outcome(c.get("outcome"), f"{path}.outcome", has_rule)
+        if outcome is not None and not outcome.judged:
+            # nothing to judge: every finite interval "satisfies" this rule; the engine reports
+            # the statistic and its interval under the outcome instead of a verdict
+            node_raw["rule"] = {"op": "between", "value": [-float("inf"), float("inf")]}
         node = _parse_node(node_raw, path, cid, [0], measures, protocols, cprotos)
         if isinstance(node, ConditionSpec):  # a single condition is named after its check
             node = replace(node, id=cid)
@@ -679,9 +709,34 @@ def _parse_checks(
                 protocols=cprotos,
                 node=node,
                 priority=(str(c["priority"]) if c.get("priority") is not None else None),
+                outcome=outcome,
             )
         )
     return tuple(out)
+
+
+def _parse_outcome(raw: Any, path: str, has_rule: bool) -> OutcomeSpec | None:
+    if raw is None:
+        return None
+    o = _mapping(raw, path, "a mapping {kind: ill_posed | not_falsifiable, on, why}")
+    _unknown(o, _OUTCOME_KEYS, path)
+    kind = o.get("kind")
+    if kind not in OUTCOME_KINDS:
+        raise _err(f"{path}.kind", kind, f"one of {', '.join(OUTCOME_KINDS)}")
+    default_on = "refuted" if kind == "ill_posed" else "always"
+    on = o.get("on", default_on)
+    if on not in _OUTCOME_ON:
+        raise _err(f"{path}.on", on, f"one of {', '.join(_OUTCOME_ON)}")
+    why = _text(o, "why", path)
+    if not has_rule and kind != "not_falsifiable":
+        raise _err(
+            path.rsplit(".", 1)[0] + ".rule",
+            None,
+            "a rule {op, value} (only kind not_falsifiable may omit it)",
+        )
+    if not has_rule and on != "always":
+        raise _err(f"{path}.on", on, "always (a check without a rule has no verdict to match)")
+    return OutcomeSpec(kind=kind, on=on, why=why, judged=has_rule)
 
 
 def _parse_figures(

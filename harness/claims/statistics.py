@@ -276,6 +276,10 @@ class _TwoGroup(Statistic):
             return f"{'smallest' if side == '<min>' else 'largest'} {self.param}"
         return f"{self.param} = {value_label(side)}"
 
+    def _used(self, data: GroupedMeasures, mask: np.ndarray) -> np.ndarray:
+        """Only the two compared arms: the report's runs/failed/diverged counts are theirs."""
+        return mask & (self._side_mask(data, self.a) | self._side_mask(data, self.b))
+
     def _centers(self, sample: Sample, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ma = mask & self._side_mask(sample.data, self.a)
         mb = mask & self._side_mask(sample.data, self.b)

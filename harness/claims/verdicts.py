@@ -2,9 +2,9 @@
 
 Under one protocol a rule gives
 
-- ``supported`` when the whole CI satisfies it (``>= 0.3``: CI low ≥ 0.3),
-- ``refuted`` when the whole CI violates it (CI high < 0.3),
-- ``inconclusive`` when the CI straddles the threshold, or the statistic could not be computed
+- ``supported`` when the whole interval satisfies it (``>= 0.3``: its low end ≥ 0.3),
+- ``refuted`` when the whole interval violates it (its high end < 0.3),
+- ``inconclusive`` when the interval straddles the threshold, or the statistic could not be computed
   (too few seeds, too many failed runs, undefined values); the reason is kept.
 
 Conditions combine with ``all`` / ``any`` in Kleene's three-valued logic (supported = true,

@@ -25,6 +25,7 @@ from harness.data.base import (
     check_int,
     resolve_data_dir,
 )
+from harness.data.perturb import apply_perturbation, resolve_perturb
 from harness.data.preprocess import PREPROCESS_METHODS, fit_preprocessor
 from harness.data.splits import split_indices, take_subset
 from models.registry import SpecError, parse_spec
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 LAYOUTS = ("flat", "image")
-_COMMON_KEYS = ("name", "seed", "preprocess", "layout")
+_COMMON_KEYS = ("name", "seed", "preprocess", "layout", "perturb")
 _SPLIT_KEYS: dict[str, tuple[str, ...]] = {
     "random": ("val_fraction", "test_fraction", "subset"),
     "fixed_test": ("val_fraction", "subset"),  # the source's own test split is kept
@@ -132,6 +133,8 @@ def resolve_spec(spec: str | Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]
             )
     if cfg.get("subset") is not None:
         cfg["subset"] = check_int(name, "subset", cfg["subset"], minimum=1)
+    if "perturb" in cfg:  # only when given: an unperturbed spec stays exactly as before
+        cfg["perturb"] = resolve_perturb(name, dataset.task, cfg["perturb"])
     return dataset, cfg
 
 
@@ -254,6 +257,11 @@ def load_dataset(
         return Split(_freeze(Xp), _freeze(yp))
 
     train = make(raw.X[train_idx], raw.y[train_idx])
+    n_classes = len(raw.class_names) if raw.class_names else dataset.n_outputs
+    # training split only: validation and test stay clean (see harness.data.perturb)
+    train, perturb_meta = apply_perturbation(
+        train, cfg.get("perturb"), task=dataset.task, n_classes=n_classes, seed=seed
+    )
     val = make(raw.X[val_idx], raw.y[val_idx])
     test: Split | None = None
     if raw.X_test is not None and raw.y_test is not None:  # the source's own test split
@@ -285,6 +293,8 @@ def load_dataset(
         "fingerprint": _fingerprint(name, splits),
         "builder": raw.meta,
     }
+    if perturb_meta:
+        meta["perturb"] = perturb_meta
     return DataSplits(
         name=name,
         task=dataset.task,

@@ -29,6 +29,7 @@ import difflib
 import json
 import math
 import operator
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,6 +164,13 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
 }
 # 10 ** 10 ** 10 would hang the driver; no sensible hyperparameter needs a larger exponent
 _MAX_EXPONENT = 64
+# bounds that keep evaluating an expression cheap whatever is typed (a derived key is computed
+# for every trial, in the driver): its length, its nesting, the size of any value on the way
+# (an integer of more bits than a float can hold is no hyperparameter) and the time it takes
+_MAX_EXPRESSION_CHARS = 1000
+_MAX_DEPTH = 32
+_MAX_INT_BITS = 1024
+_MAX_EVAL_S = 1.0
 _ALLOWED_TEXT = (
     "arithmetic (+ - * / // % **) on numbers and config keys (e.g. train.batch_size), "
     f"with the functions {', '.join(_FUNCTIONS)} and the constants {', '.join(_CONSTANTS)}"
@@ -197,11 +205,19 @@ class SafeExpression:
             raise ConfigError(path, text, f"an expression string: {_ALLOWED_TEXT}")
         self.text = text
         self.path = path
+        if len(text) > _MAX_EXPRESSION_CHARS:
+            raise ConfigError(
+                path, text, f"an expression of at most {_MAX_EXPRESSION_CHARS} characters"
+            )
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
             raise ConfigError(
                 path, text, f"a valid expression ({exc.msg}): {_ALLOWED_TEXT}"
+            ) from None
+        except (RecursionError, MemoryError):
+            raise ConfigError(
+                path, text, f"an expression nested at most {_MAX_DEPTH} levels deep"
             ) from None
         self._tree = tree
         self.names: tuple[str, ...] = tuple(dict.fromkeys(self._check(tree.body)))
@@ -209,8 +225,13 @@ class SafeExpression:
     def _reject(self, what: str) -> ConfigError:
         return ConfigError(self.path, self.text, f"{_ALLOWED_TEXT}; {what} is not allowed")
 
-    def _check(self, node: ast.expr) -> list[str]:
+    def _check(self, node: ast.expr, depth: int = 0) -> list[str]:
         """Validate ``node`` and return the config keys it reads."""
+        if depth > _MAX_DEPTH:
+            raise ConfigError(
+                self.path, self.text, f"an expression nested at most {_MAX_DEPTH} levels deep"
+            )
+        depth += 1
         if isinstance(node, ast.Constant):
             if not _is_number(node.value):
                 raise self._reject(f"the constant {node.value!r}")
@@ -218,11 +239,11 @@ class SafeExpression:
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINARY:
                 raise self._reject(f"the operator {type(node.op).__name__}")
-            return self._check(node.left) + self._check(node.right)
+            return self._check(node.left, depth) + self._check(node.right, depth)
         if isinstance(node, ast.UnaryOp):
             if type(node.op) not in _UNARY:
                 raise self._reject(f"the operator {type(node.op).__name__}")
-            return self._check(node.operand)
+            return self._check(node.operand, depth)
         if isinstance(node, ast.Call):
             fname = node.func.id if isinstance(node.func, ast.Name) else None
             if fname not in _FUNCTIONS:
@@ -230,7 +251,7 @@ class SafeExpression:
                 raise self._reject(f"calling {shown!r}")
             if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
                 raise self._reject("keyword or starred arguments")
-            return [n for a in node.args for n in self._check(a)]
+            return [n for a in node.args for n in self._check(a, depth)]
         if isinstance(node, (ast.Name, ast.Attribute)):
             name = _dotted_name(node)
             if name is None or any(p.startswith("_") for p in name.split(".")):
@@ -245,10 +266,10 @@ class SafeExpression:
     def evaluate(self, values: Callable[[str], Any]) -> float | int:
         """Evaluate with ``values(dotted_key)`` giving each config key's value."""
         try:
-            out = self._eval(self._tree.body, values)
+            out = self._eval(self._tree.body, values, time.monotonic() + _MAX_EVAL_S)
         except ConfigError:
             raise
-        except (ArithmeticError, ValueError, TypeError) as exc:
+        except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as exc:
             raise ConfigError(
                 self.path, self.text, f"an expression that evaluates ({exc})"
             ) from None
@@ -258,19 +279,48 @@ class SafeExpression:
             )
         return out
 
-    def _eval(self, node: ast.expr, values: Callable[[str], Any]) -> Any:
+    def _bounded(self, value: Any, deadline: float) -> Any:
+        """``value`` if it is within the bounds on size (and time is left), else ConfigError."""
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                self.path, self.text, f"an expression that evaluates within {_MAX_EVAL_S:g} s"
+            )
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value.bit_length() > _MAX_INT_BITS:
+                raise ConfigError(
+                    self.path, self.text, f"values within ±2**{_MAX_INT_BITS} on the way"
+                )
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(self.path, self.text, f"finite values on the way, got {value!r}")
+        return value
+
+    def _eval(self, node: ast.expr, values: Callable[[str], Any], deadline: float) -> Any:
         if isinstance(node, ast.Constant):
-            return node.value
+            return self._bounded(node.value, deadline)
         if isinstance(node, ast.BinOp):
-            left, right = self._eval(node.left, values), self._eval(node.right, values)
-            if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-                raise ConfigError(self.path, self.text, f"exponents within ±{_MAX_EXPONENT}")
-            return _BINARY[type(node.op)](left, right)
+            left = self._eval(node.left, values, deadline)
+            right = self._eval(node.right, values, deadline)
+            if isinstance(node.op, ast.Pow):
+                if abs(right) > _MAX_EXPONENT:
+                    raise ConfigError(self.path, self.text, f"exponents within ±{_MAX_EXPONENT}")
+                # (2 ** 64) ** 64: each exponent is small, the power is not; refuse it before
+                # computing it (an integer power is exact, so its size is known in advance)
+                whole = isinstance(left, int) and isinstance(right, int) and abs(left) > 1
+                if whole and left.bit_length() * abs(right) > _MAX_INT_BITS + 64:
+                    raise ConfigError(
+                        self.path, self.text, f"values within ±2**{_MAX_INT_BITS} on the way"
+                    )
+            return self._bounded(_BINARY[type(node.op)](left, right), deadline)
         if isinstance(node, ast.UnaryOp):
-            return _UNARY[type(node.op)](self._eval(node.operand, values))
+            operand = self._eval(node.operand, values, deadline)
+            return self._bounded(_UNARY[type(node.op)](operand), deadline)
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)  # guaranteed by _check
-            return _FUNCTIONS[node.func.id](*(self._eval(a, values) for a in node.args))
+            args = [self._eval(a, values, deadline) for a in node.args]
+            digits = args[1] if node.func.id == "round" and len(args) > 1 else 0
+            if _is_number(digits) and abs(digits) > 400:  # round(x, 10**9): a huge decimal
+                raise ConfigError(self.path, self.text, "round() to at most 400 digits")
+            return self._bounded(_FUNCTIONS[node.func.id](*args), deadline)
         name = _dotted_name(node)
         assert name is not None  # guaranteed by _check
         if name in _CONSTANTS:

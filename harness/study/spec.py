@@ -19,7 +19,7 @@ A study file is a run config (``seed``, ``data``, ``model``, ``train``, validate
       params: {train.optimizer.lr: {type: float, low: 1.0e-3, high: 1.0, log: true}}
       derived: {train.optimizer.lr: "0.1 * sqrt(train.batch_size / 32)"}
       fixed_roles: {train.epochs: fixed}
-    replicates: 1                  # seeds per configuration (reported as mean ± CI)
+    replicates: 1                  # seeds per configuration (median and its interval over seeds)
 
 See :mod:`harness.study.space` for ``params`` and ``derived``, :mod:`harness.study.samplers` for
 ``sampler`` and ``pruner``. An objective's ``reduce`` turns a per-epoch series into one number:

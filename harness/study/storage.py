@@ -85,8 +85,9 @@ def storage_kind(url: str) -> str:
     )
 
 
-def make_storage(url: str) -> Any:
-    """An Optuna storage object for ``url`` (see the module docstring)."""
+def make_storage(url: str, *, heartbeat: bool = False) -> Any:
+    """An Optuna storage object for ``url`` (see the module docstring); ``heartbeat``: with
+    Optuna's trial heartbeat on an RDB storage (the sweep driver's)."""
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
@@ -108,4 +109,14 @@ def make_storage(url: str) -> Any:
     else:
         # connections die between long trials on some servers; check them before use
         engine_kwargs = {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    from harness.study.lease import BEAT_S, TTL_S, storage_lock
+
+    # two first-ever drivers would both create Optuna's tables; Optuna's heartbeat (what
+    # harness.study.lease reads for drivers on other hosts) is recorded by the driver
+    with storage_lock(url, "optuna-schema"):
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=max(1, int(BEAT_S)) if heartbeat else None,
+            grace_period=int(TTL_S) if heartbeat else None,
+        )

@@ -1,8 +1,15 @@
 """End of a sweep: the trial table, best trial, plots and warnings, attached to the parent run.
 
 The parent run gets pre-aggregated artifacts (pitfalls §2.8: nobody should have to open hundreds
-of child runs): ``trials.csv`` (every trial with its parameters, state, objective mean and 95 % CI
-over replicate seeds, MLflow run id), ``best.json``, ``plots/*.png`` and ``warnings.txt``.
+of child runs): ``trials.csv`` (every trial with its parameters, state, objective, the median over
+replicate seeds with its interval, MLflow run id), ``best.json``, ``plots/*.png`` and
+``warnings.txt``.
+
+Intervals over seeds are the claims' intervals (:func:`harness.claims.intervals.seed_interval`):
+the exact order-statistic interval of the median, whose ends are seed values (so an accuracy's
+interval never leaves [0, 1]) and whose level is the one actually reached with that many seeds
+(3 seeds: their range, 75 %). ``trials.csv`` names method and level in its ``ci_method`` and
+``ci_level`` columns, the printed summary in its last line.
 """
 
 from __future__ import annotations
@@ -15,22 +22,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["format_summary", "seed_interval", "summarize_study", "trials_table"]
+from harness.claims.intervals import Interval, seed_interval
+
+__all__ = ["format_summary", "metric_bounds", "seed_interval", "summarize_study", "trials_table"]
 
 
-def seed_interval(values: list[float]) -> tuple[float, float, float, float]:
-    """Mean, s.d. and the 95 % t-interval of per-seed values: (mean, sd, low, high)."""
+def metric_bounds(metric: str) -> tuple[float, float] | None:
+    """The range of a metric where it has one: accuracies lie in [0, 1]."""
+    return (0.0, 1.0) if "accuracy" in metric.rsplit("/", 1)[-1] else None
+
+
+def seeds_summary(values: list[float], metric: str) -> tuple[float, float, float, Interval]:
+    """Mean and s.d. of the finite per-seed values, the median and its interval."""
     finite = np.array([v for v in values if math.isfinite(v)], dtype=float)
-    if finite.size == 0:
-        return (math.nan,) * 4
-    mean = float(finite.mean())
-    if finite.size == 1:
-        return mean, math.nan, math.nan, math.nan
-    from scipy import stats
-
-    sd = float(finite.std(ddof=1))
-    half = float(stats.t.ppf(0.975, finite.size - 1)) * sd / math.sqrt(finite.size)
-    return mean, sd, mean - half, mean + half
+    mean = float(finite.mean()) if finite.size else math.nan
+    sd = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+    med, iv = seed_interval(values, metric_bounds(metric))
+    return mean, sd, med, iv
 
 
 def trials_table(runner: Any, study: Any) -> Any:
@@ -65,12 +73,15 @@ def trials_table(runner: Any, study: Any) -> Any:
                     objective_value(rep["records"], objective, summary=rep["summary"])
                     for rep in entry["replicates"]
                 ]
-                mean, sd, low, high = seed_interval(per_seed)
                 metric = objective["metric"]
+                mean, sd, med, iv = seeds_summary(per_seed, metric)
                 row[f"seeds/{metric}/mean"] = mean
                 row[f"seeds/{metric}/sd"] = sd
-                row[f"seeds/{metric}/ci_low"] = low
-                row[f"seeds/{metric}/ci_high"] = high
+                row[f"seeds/{metric}/median"] = med
+                row[f"seeds/{metric}/ci_low"] = iv.low if len(per_seed) > 1 else math.nan
+                row[f"seeds/{metric}/ci_high"] = iv.high if len(per_seed) > 1 else math.nan
+                row[f"seeds/{metric}/ci_level"] = iv.level if len(per_seed) > 1 else math.nan
+                row[f"seeds/{metric}/ci_method"] = iv.label() if len(per_seed) > 1 else ""
             row["n_seeds"] = len(entry["replicates"])
         else:
             row["reason"] = t.user_attrs.get("fail_reason", "")
@@ -95,17 +106,31 @@ def format_summary(result: Any, table: Any, spec: Any, *, top: int = 10) -> str:
         ascending = spec.directions[0] == "minimize"
         done = done.sort_values(metric_cols[0], ascending=ascending).head(top)
         param_cols = [c for c in table.columns if c.startswith("param/")]
-        header = ["#", *[c.split("/", 1)[1] for c in metric_cols], *[c[6:] for c in param_cols]]
+        with_seeds = [c for c in metric_cols if c.replace("value/", "seeds/") + "/ci_low" in done]
+        header = [
+            "#",
+            *[c.split("/", 1)[1] for c in metric_cols],
+            *[f"median [interval] ({c.split('/', 1)[1]})" for c in with_seeds],
+            *[c[6:] for c in param_cols],
+        ]
         body = []
+        methods: set[str] = set()
         for _, row in done.iterrows():
             cells = [str(row["number"])]
-            for c in metric_cols:
-                cell = f"{row[c]:.4g}"
-                mc = c.replace("value/", "seeds/") + "/ci_low"
-                if mc in row and isinstance(row[mc], float) and math.isfinite(row[mc]):
-                    hc = mc.replace("ci_low", "ci_high")
-                    cell += f" [{row[mc]:.3g}, {row[hc]:.3g}]"
-                cells.append(cell)
+            cells += [f"{row[c]:.4g}" for c in metric_cols]
+            for c in with_seeds:
+                base = c.replace("value/", "seeds/")
+                lo, hi = row[base + "/ci_low"], row[base + "/ci_high"]
+                if isinstance(lo, float) and not math.isnan(lo):
+                    cells.append(_fmt_interval(row[base + "/median"], lo, hi))
+                    level = float(row[base + "/ci_level"])
+                    methods.add(
+                        str(row[base + "/ci_method"])
+                        + (", below 95 %: too few seeds" if level < 0.95 else "")
+                    )
+                else:
+                    cells.append("—")
+
             cells += [_short(row[c]) for c in param_cols]
             body.append(cells)
         widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
@@ -113,10 +138,23 @@ def format_summary(result: Any, table: Any, spec: Any, *, top: int = 10) -> str:
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         for r in body:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        if methods:
+            lines.append(
+                "intervals: order-statistic interval of the median over seeds ("
+                + "; ".join(sorted(methods))
+                + ")"
+            )
     lines += _not_completed(table)
     for w in result.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines)
+
+
+def _fmt_interval(med: float, lo: float, hi: float) -> str:
+    """The median and its interval with one rounding, so the median prints inside it."""
+    from harness.claims.intervals import fmt_est_ci
+
+    return fmt_est_ci(float(med), float(lo), float(hi))
 
 
 def _not_completed(table: Any, *, limit: int = 20) -> list[str]:

@@ -3,7 +3,8 @@
 A worker never touches MLflow (the driver is the only MLflow writer). It talks to the Optuna
 storage only to report intermediate values and ask whether to prune, through a ``Trial`` object
 re-attached by id, so pruning works across processes. Replicate seeds of one configuration are
-trained in lockstep, epoch by epoch, and the pruner sees the mean over seeds, so a configuration is
+trained in lockstep, epoch by epoch (as one stacked model when ``TrialTask.stack`` is set and the
+model allows, see :class:`harness.train.StackedTrainer`), and the pruner sees the mean over seeds, so a configuration is
 judged on its average and not on one lucky seed.
 
 Everything in :class:`TrialTask` and :class:`TrialOutcome` is plain data (picklable), and
@@ -17,7 +18,7 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,14 @@ class TrialTask:
     blas_threads: int = 1
     keep_weights: bool = True
     system_metrics: bool = False  # sample CPU and memory while training (--system-metrics)
+    #: train the replicates as one stacked model when the model allows (harness.train.StackedTrainer)
+    stack: bool = False
+    #: the replicate index of each config (default 0, 1, ...): the driver leaves out the
+    #: replicates it reuses from the run cache
+    replicate_ids: tuple[int, ...] = ()
+    #: the driver process (host name, pid): a worker on its host exits when it is gone
+    driver_host: str = ""
+    driver_pid: int = 0
 
 
 @dataclass
@@ -73,6 +82,9 @@ class TrialOutcome:
     pid: int = 0
     #: ``(metric, value, step)`` system samples of the worker (harness.sysmetrics), if asked
     system: list[tuple[str, float, int]] = field(default_factory=list)
+    #: how many replicates trained stacked (0: unstacked), and why not when asked to
+    stacked: int = 0
+    stack_note: str = ""
 
     def mean_records(self) -> list[dict[str, float]]:
         """Per-epoch records averaged over replicates (see :func:`average_records`)."""
@@ -121,6 +133,41 @@ def _ignore_ctrl_c_in_workers() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+_WATCHDOG: list[int] = []
+#: seconds between two checks that the driver is still alive
+WATCHDOG_S = 1.0
+
+
+def _exit_with_the_driver(task: TrialTask) -> None:
+    """In a worker process on the driver's host, exit within seconds once the driver is gone.
+
+    A SIGKILLed driver cannot shut its pool down; loky's idle workers would otherwise stay for
+    its 300 s idle timeout, each holding its data, and a busy one would train on to the end.
+    """
+    import socket
+    import threading
+
+    pid = task.driver_pid
+    if not pid or pid == os.getpid() or _WATCHDOG or task.driver_host != socket.gethostname():
+        return
+    _WATCHDOG.append(pid)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_S)
+            try:
+                os.kill(pid, 0)
+                stat = Path(f"/proc/{pid}/stat")
+                if stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    os._exit(3)  # the driver is a zombie: dead, not yet reaped
+            except ProcessLookupError:
+                os._exit(3)
+            except (OSError, IndexError):
+                continue
+
+    threading.Thread(target=watch, name="harness-driver-watchdog", daemon=True).start()
+
+
 def _attach_trial(task: TrialTask) -> Any:
     """The live Optuna trial of ``task`` (for report/should_prune), or None without pruning."""
     if task.prune_metric is None:
@@ -143,6 +190,7 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
     from threadpoolctl import threadpool_limits
 
     _ignore_ctrl_c_in_workers()
+    _exit_with_the_driver(task)
     t0 = time.perf_counter()
     outcome = TrialOutcome(
         number=task.number, trial_id=task.trial_id, state="complete", reason="", pid=os.getpid()
@@ -167,7 +215,7 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
 
 def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
     from harness.experiment import build_run
-    from harness.train import StopTraining
+    from harness.train import StackedTrainer, StopTraining
 
     trial = _attach_trial(task)
     metric = task.prune_metric or ""
@@ -181,15 +229,16 @@ def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
         build_run(cfg, callbacks=[stop_if_pruned], data_dir=task.data_dir, resolved=True)
         for cfg in task.configs
     ]
-    gens = [run.trainer.epochs() for run in runs]
-    active = list(range(len(gens)))
-    while active:
-        records: list[dict[str, float]] = []
-        for i in list(active):
-            try:
-                records.append(next(gens[i]))
-            except StopIteration:
-                active.remove(i)
+    trainers = [run.trainer for run in runs]
+    rounds: Iterator[list[dict[str, float]]]
+    why = StackedTrainer.unsupported(trainers) if task.stack else "not asked"
+    if why is None:
+        outcome.stacked = len(trainers)
+        rounds = ([rec for _, rec in recs] for recs in StackedTrainer(trainers).epochs())
+    else:
+        outcome.stack_note = why
+        rounds = _lockstep([t.epochs() for t in trainers])
+    for records in rounds:
         if not records or trial is None or prune_reason:
             continue
         epoch = int(records[0]["epoch"])
@@ -206,15 +255,16 @@ def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
             outcome.pruned_at_epoch = epoch
     for i, run in enumerate(runs):
         h = run.trainer.history
+        index = task.replicate_ids[i] if task.replicate_ids else i
         rep = ReplicateOutcome(
-            replicate=i,
+            replicate=index,
             seed=int(task.configs[i]["seed"]),
             status=h.status,
             reason=h.reason,
             records=h.records,
             summary=h.summary(),
         )
-        if task.keep_weights and i == 0 and h.status != "diverged":
+        if task.keep_weights and index == 0 and h.status != "diverged":
             rep.network_config = run.network.get_config()
             rep.model_npz = _weights_bytes(run.network)
         outcome.replicates.append(rep)
@@ -226,6 +276,19 @@ def _run_replicates(task: TrialTask, outcome: TrialOutcome) -> None:
         outcome.reason = "; ".join(f"seed {r.seed}: {r.status}: {r.reason}" for r in bad)
     else:
         outcome.reason = "; ".join(sorted({r.reason for r in outcome.replicates}))
+
+
+def _lockstep(gens: Sequence[Iterator[dict[str, float]]]) -> Iterator[list[dict[str, float]]]:
+    """Advance every replicate's epoch generator once per round; yield the round's records."""
+    active = list(range(len(gens)))
+    while active:
+        records: list[dict[str, float]] = []
+        for i in list(active):
+            try:
+                records.append(next(gens[i]))
+            except StopIteration:
+                active.remove(i)
+        yield records
 
 
 def _weights_bytes(network: Any) -> bytes:

@@ -170,3 +170,14 @@ def test_run_table_validates_its_contract():
     assert "diverged" in str(exc.value)
     with pytest.raises(ClaimError):
         RunTable(pd.concat([t.runs, t.runs]), t.curves)
+
+
+def test_saturated_output_gradient_separates_cross_entropy_from_mse_on_softmax():
+    from harness.claims.measures import SaturatedOutputGrad
+
+    m = SaturatedOutputGrad(param="train.loss", z=-10.0, n_classes=10)
+    ce = m.raw({"train.loss": "cross_entropy"}, None)
+    mse = m.raw({"train.loss": {"name": "mse", "output": "softmax"}}, None)
+    assert abs(ce - 1.0) < 1e-3  # catalogue L3: |∂CE/∂z| ≈ 1
+    assert mse < 1e-3  # |∂MSE/∂z| < 1e-3 once the softmax saturates
+    assert m.raw({"train.loss": "mse(output=softmax)"}, None) == mse  # the runs table's label

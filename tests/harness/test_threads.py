@@ -91,7 +91,7 @@ def test_each_trial_run_records_its_own_thread_count(
 ) -> None:
     """moons MLP [8]: largest GEMM = 16·batch. With the crossover at 600 MACs, batch 16 and 32
     get 1 thread and batch 64 gets cores // jobs (4 here), on the worker and in MLflow."""
-    import harness.study.runner as runner
+    import harness.study.pool as runner  # the pool submits execute_trial to the workers
     from tests.study.test_runner import children, sweep, write_study
 
     monkeypatch.setattr(threads, "SINGLE_THREAD_BELOW_MACS", 600)

@@ -161,7 +161,12 @@ def test_every_shipped_study_and_claim_passes_the_preflight():
 
     for path in study_paths(REPO / "studies"):
         check_sweep(load_study(path), stores=False)
+    from harness.claims.probes import check_probe_claim, is_probe_protocol
+
     for claim_id in list_claims():
         claim = load_claim(claim_id, budget="quick")
+        check_probe_claim(claim)
         for protocol in claim.protocols_to_run():
+            if is_probe_protocol(claim, protocol):  # evaluates a probe: no study to run
+                continue
             check_sweep(_study_spec(claim, protocol, "quick"), stores=False)

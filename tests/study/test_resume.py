@@ -132,10 +132,17 @@ def check_resumed(tmp_path, name, tracking_uri, *, expect_interrupted=True):
     )
     statuses = sorted(r.info.status for r in runs)
     assert statuses.count("FINISHED") == N_TRIALS
-    assert statuses.count("KILLED") == len(interrupted)
     assert "RUNNING" not in statuses
     killed = [r for r in runs if r.info.status == "KILLED"]
     assert all(r.data.tags["status"] == "interrupted" for r in killed)
+    # every interrupted trial that had a run has it KILLED; a trial killed between ask() and
+    # the creation of its run has none (this used to be asserted as equal counts: flaky), and
+    # a run created an instant before the driver died, not yet recorded, is KILLED too
+    had_runs = {
+        t.user_attrs["mlflow_run_id"] for t in interrupted if "mlflow_run_id" in t.user_attrs
+    }
+    assert had_runs <= {r.info.run_id for r in killed}
+    assert len(killed) <= len(interrupted)
 
 
 def test_resume_after_sigkill_of_the_driver(tmp_path, tracking_uri, unique_name):
@@ -154,10 +161,11 @@ def test_resume_after_sigkill_of_a_worker(tmp_path, tracking_uri, unique_name):
     workers = [pid for pid, cmd in children_of(proc.pid) if "LokyProcess" in cmd]
     assert workers, children_of(proc.pid)
     os.kill(workers[0], signal.SIGKILL)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0
-    assert "resume" in out  # the driver says how to go on
-    check_resumed(tmp_path, unique_name, tracking_uri)
+    # the trial(s) of the dead worker are retried and the sweep goes on to the end (the
+    # worker killed may have been between two trials: then nothing was interrupted)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    check_resumed(tmp_path, unique_name, tracking_uri, expect_interrupted=False)
 
 
 def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, tracking_uri, unique_name):

@@ -1,0 +1,198 @@
+"""The stacked network: gradient checks for every stackable component, equivalence per step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models import LAYERS, OPTIMIZERS, Sequential
+from models.activations import ACTIVATIONS
+from models.gradcheck import check_stacked_gradients, kink_safe_input
+from models.losses import LOSSES
+from models.stacked import StackedSequential, stacking_unsupported
+
+R, N, D = 3, 4, 5
+
+
+def _nets(layers, loss="cross_entropy", regularizers=(), dtype=np.float64):
+    nets = []
+    for seed in range(R):
+        net = Sequential(
+            [LAYERS.build(spec) for spec in layers], loss=loss, regularizers=regularizers
+        )
+        nets.append(net.build((D,), rng=np.random.default_rng(seed), dtype=dtype))
+    return nets
+
+
+def _batch(seed=0, K=3):
+    rng = np.random.default_rng(seed)
+    x = np.stack([kink_safe_input(rng, (N, D)) for _ in range(R)])
+    return x, rng.integers(0, K, size=(R, N))
+
+
+def _activation_spec(name):
+    kwargs = dict(getattr(ACTIVATIONS.get(name), "example_kwargs", {}))
+    return {"name": name, **kwargs}
+
+
+@pytest.mark.parametrize("name", [n for n in ACTIVATIONS.names() if n != "step"])
+def test_gradients_of_every_activation_stacked(name):
+    spec = _activation_spec(name)
+    layers = [{"name": "dense", "units": 6}, spec, {"name": "dense", "units": 3}]
+    x, t = _batch()
+    check_stacked_gradients(_nets(layers), x, t)
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [
+            {"name": "dense", "units": 6},
+            {"name": "dropout", "rate": 0.3},
+            {"name": "dense", "units": 3},
+        ],
+        [
+            {"name": "dense", "units": 6},
+            {"name": "dropout", "rate": 0.3, "mode": "scale_at_test"},
+            {"name": "dense", "units": 3},
+        ],
+        [{"name": "dense", "units": 6}, "batch_norm", "tanh", {"name": "dense", "units": 3}],
+        [{"name": "reshape", "target_shape": [5, 1]}, "flatten", {"name": "dense", "units": 3}],
+        [{"name": "dense", "units": 3, "use_bias": False}],
+    ],
+    ids=["dropout", "dropout-scale-at-test", "batch-norm", "reshape-flatten", "no-bias"],
+)
+def test_gradients_of_dropout_batch_norm_and_shape_layers_stacked(layers):
+    x, t = _batch()
+    check_stacked_gradients(_nets(layers), x, t)
+
+
+def _loss_targets(name, rng):
+    """Targets for loss ``name``: the kinds its gradient check uses, one batch per replicate."""
+    cls = LOSSES.get(name)
+    kinds = [None, *getattr(cls, "example_targets", ())]
+    out = []
+    for kind in kinds:
+        ts = []
+        for _ in range(R):
+            _, tb = cls.example_batch(
+                rng, np.float64, **({} if kind is None else {"targets": kind})
+            )
+            ts.append(tb)
+        out.append(np.stack(ts))
+    return out
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+@pytest.mark.parametrize("regularized", [False, True])
+def test_gradients_of_every_loss_and_regularizer_stacked(name, regularized):
+    rng = np.random.default_rng(1)
+    last = {"nll": ["softmax"], "msle": ["softplus"]}.get(name, [])
+    layers = [{"name": "dense", "units": 3}, *last]
+    regs = [{"name": "l2", "weight_decay": 0.1}, {"name": "l1", "weight_decay": 0.01}]
+    x, _ = _batch(2)
+    for t in _loss_targets(name, rng):
+        nets = _nets(layers, loss=name, regularizers=regs if regularized else ())
+        check_stacked_gradients(nets, x, t)
+    for output in ("softmax", "sigmoid"):
+        if name == "mse":
+            check_stacked_gradients(_nets(layers, loss={"name": "mse", "output": output}), x, t)
+
+
+@pytest.mark.parametrize(
+    "optimizer", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_each_replicate_follows_its_unstacked_trajectory(optimizer, dtype):
+    layers = [
+        {"name": "dense", "units": 8},
+        "relu",
+        {"name": "dropout", "rate": 0.2},
+        {"name": "dense", "units": 7},
+        "batch_norm",
+        "tanh",
+        {"name": "dense", "units": 3},
+    ]
+    regs = [{"name": "l2", "weight_decay": 0.01}]
+    spec = {"name": optimizer, "lr": 0.01, "schedule": {"name": "cosine", "total_steps": 30}}
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, R, N, D))
+    T = rng.integers(0, 3, size=(30, R, N))
+    ref = _nets(layers, regularizers=regs, dtype=dtype)
+    opts = [OPTIMIZERS.build(spec) for _ in range(R)]
+    ref_losses = np.array(
+        [[ref[r].train_step(X[k, r], T[k, r], opts[r]) for r in range(R)] for k in range(30)]
+    )
+    stack = StackedSequential(_nets(layers, regularizers=regs, dtype=dtype))
+    opt = OPTIMIZERS.build(spec)
+    losses = np.array([stack.train_step(X[k], T[k], opt) for k in range(30)])
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(losses, ref_losses, rtol=tol)
+    stack.write_back()
+    for r in range(R):
+        a, b = stack.nets[r]._flat_params, ref[r]._flat_params
+        assert np.max(np.abs(a - b)) <= tol * np.max(np.abs(b))
+        for key, arr in ref[r].state().items():
+            np.testing.assert_allclose(stack.nets[r].state()[key], arr, rtol=tol)
+
+
+def test_drop_keeps_the_others_and_their_optimizer_state():
+    layers = [{"name": "dense", "units": 6}, "relu", {"name": "dense", "units": 3}]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, R, N, D))
+    T = rng.integers(0, 3, size=(10, R, N))
+    ref = _nets(layers)
+    opts = [OPTIMIZERS.build("adam") for _ in range(R)]
+    for k in range(10):
+        for r in (0, 2):
+            ref[r].train_step(X[k, r], T[k, r], opts[r])
+    stack = StackedSequential(_nets(layers))
+    opt = OPTIMIZERS.build("adam")
+    for k in range(10):
+        if k == 4:
+            stack.drop([1], opt)
+        rows = [0, 1, 2] if k < 4 else [0, 2]
+        stack.train_step(X[k, rows], T[k, rows], opt)
+    stack.write_back()
+    assert stack.members == [0, 2]
+    for r in (0, 2):
+        np.testing.assert_allclose(stack.nets[r]._flat_params, ref[r]._flat_params, rtol=1e-12)
+
+
+def test_a_non_finite_replicate_is_reported_and_not_updated():
+    layers = [{"name": "dense", "units": 3}]
+    x, t = _batch()
+    x[1, 0, 0] = np.nan
+    stack = StackedSequential(_nets(layers))
+    before = stack.group_params["decay"].copy()
+    losses = stack.train_step(x, t, OPTIMIZERS.build("sgd"))
+    assert not np.isfinite(losses[1]) and np.isfinite(losses[[0, 2]]).all()
+    assert stack.non_finite == {
+        1: f"loss is {losses[1]} (not finite); first non-finite value: the input batch"
+    }
+    np.testing.assert_array_equal(stack.group_params["decay"][1], before[1])
+    assert not np.array_equal(stack.group_params["decay"][0], before[0])
+
+
+def test_networks_that_cannot_be_stacked_are_refused_with_the_reason():
+    a = _nets([{"name": "dense", "units": 3}])
+    b = _nets([{"name": "dense", "units": 4}])
+    with pytest.raises(ValueError, match="different config"):
+        StackedSequential([a[0], b[0]])
+    conv = Sequential(
+        [
+            LAYERS.build({"name": "conv1d", "filters": 2, "kernel_size": 2}),
+            LAYERS.build("flatten"),
+            LAYERS.build({"name": "dense", "units": 3}),
+        ]
+    ).build((1, 5), rng=np.random.default_rng(0))
+    assert "conv1d" in (stacking_unsupported(conv) or "")
+
+
+def test_stacking_is_chosen_only_where_it_pays():
+    from models.stacked import stacking_pays
+
+    digits, big = [64, 100, 10], [784, 100, 100, 100, 100, 10]
+    assert stacking_pays(10, 1, digits) and stacking_pays(3, 512, digits)
+    assert stacking_pays(10, 8, big) and not stacking_pays(10, 512, big)
+    assert not stacking_pays(1, 8, digits)  # one replicate: nothing to share
