@@ -471,9 +471,12 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
     from harness.terminal import OverallProgress
 
     # one bar over every protocol of every claim (done/total, ETA) when there is more than one
-    total = sum(len(load_claim(c, budget=args.budget).protocols_to_run()) for c in claim_ids)
+    n_protocols = sum(len(load_claim(c, budget=args.budget).protocols_to_run()) for c in claim_ids)
     overall = OverallProgress(
-        total, enabled=not args.no_progress, desc=f"{len(claim_ids)} claim(s)", unit="protocol"
+        n_protocols,
+        enabled=not args.no_progress,
+        desc=f"{len(claim_ids)} claim(s)",
+        unit="protocol",
     )
     results = []
     try:

@@ -587,27 +587,28 @@ def _draw_curves(
     handles: list[Any] = []
     n_seeds = 0
     levels: list[float] = []
-    for trial, g in curves.groupby(trial_col):
+    for key, g in curves.groupby(trial_col):
         g = g.sort_values("epoch")
-        group = groups.of_trial.get(int(trial), order[0])  # type: ignore[call-overload]
+        number = int(str(key))
+        group = groups.of_trial.get(number, order[0])
         c = colour.get(group, "0.5")
         ax.plot(g["epoch"], g[metric], lw=0.7, alpha=0.3, color=c)
-        if int(trial) in groups.pruned and len(g):  # type: ignore[call-overload]
+        if number in groups.pruned and len(g):
             ax.plot(g["epoch"].iloc[-1], g[metric].iloc[-1], "x", color=c, ms=5, alpha=0.8)
     for group in order:
-        trial = groups.best.get(group)
-        if trial is None:
+        best = groups.best.get(group)
+        if best is None:
             continue
-        g = curves[curves[trial_col] == trial].sort_values("epoch")
+        g = curves[curves[trial_col] == best].sort_values("epoch")
         c = colour[group]
-        label = f"{groups.name} = {group}" if groups.name else f"best trial (#{trial})"
-        band = _seed_band(groups.seed_curves, trial, metric)
+        label = f"{groups.name} = {group}" if groups.name else f"best trial (#{best})"
+        band = _seed_band(groups.seed_curves, best, metric)
         if band is not None:
             ax.fill_between(band["epoch"], band["low"], band["high"], color=c, alpha=0.2, lw=0)
             n_seeds = max(n_seeds, int(band["n"].max()))
             levels.append(float(band["level"].min()))
         ax.plot(g["epoch"], g[metric], lw=2.0, color=c)
-        handles.append(Line2D([], [], color=c, lw=2.0, label=f"{label} (best, #{trial})"))
+        handles.append(Line2D([], [], color=c, lw=2.0, label=f"{label} (best, #{best})"))
     handles.append(Line2D([], [], color="0.5", lw=0.7, alpha=0.6, label="other trials"))
     if n_seeds:
         handles.append(
