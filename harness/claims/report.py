@@ -197,14 +197,23 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
-    for p in claim.protocols.values():
-        nuis = ", ".join(p.nuisance) or "—"
-        how = p.select.describe() if p.select else "—"
-        src = f"runs of `{p.reuse}`" if p.reuse else "own runs"
-        where = p.where.describe() if p.where else "—"
-        n = sum(outcome.protocols[p.name].status_counts.values())
+    for proto in claim.protocols.values():
+        nuis = ", ".join(proto.nuisance) or "—"
+        how = proto.select.describe() if proto.select else "—"
+        src = f"runs of `{proto.reuse}`" if proto.reuse else "own runs"
+        where = proto.where.describe() if proto.where else "—"
+        n = sum(outcome.protocols[proto.name].status_counts.values())
         rows.append(
-            [f"`{p.name}`", p.description, src, where, ", ".join(p.scientific) or "—", nuis, how, n]
+            [
+                f"`{proto.name}`",
+                proto.description,
+                src,
+                where,
+                ", ".join(proto.scientific) or "—",
+                nuis,
+                how,
+                n,
+            ]
         )
     lines.append(
         _table(
