@@ -197,19 +197,19 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
-    for proto in claim.protocols.values():
-        nuis = ", ".join(proto.nuisance) or "—"
-        how = proto.select.describe() if proto.select else "—"
-        src = f"runs of `{proto.reuse}`" if proto.reuse else "own runs"
-        where = proto.where.describe() if proto.where else "—"
-        n = sum(outcome.protocols[proto.name].status_counts.values())
+    for ps in claim.protocols.values():
+        nuis = ", ".join(ps.nuisance) or "—"
+        how = ps.select.describe() if ps.select else "—"
+        src = f"runs of `{ps.reuse}`" if ps.reuse else "own runs"
+        where = ps.where.describe() if ps.where else "—"
+        n = sum(int(v) for v in outcome.protocols[ps.name].status_counts.values())
         rows.append(
             [
-                f"`{proto.name}`",
-                proto.description,
+                f"`{ps.name}`",
+                ps.description,
                 src,
                 where,
-                ", ".join(proto.scientific) or "—",
+                ", ".join(ps.scientific) or "—",
                 nuis,
                 how,
                 n,

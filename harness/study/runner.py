@@ -234,7 +234,8 @@ class SweepRunner:
         self._lock = threading.RLock()
         self._in_flight: dict[int, dict[str, Any]] = {}
         self._best_model: tuple[float, int, dict[str, Any], bytes] | None = None
-        self.lease: DriverLease | None = None
+        # this driver's lease on the study (set when run() opens it)
+        self.lease: DriverLease = None  # type: ignore[assignment]
         #: trials whose record a resume completed, and why some could not be
         self.repaired: list[int] = []
         self.repair_warnings: list[str] = []
