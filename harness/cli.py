@@ -547,7 +547,20 @@ def cmd_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print("\nDone. Open the reports:")
     print(f"  {index.resolve()}  (and reports/<claim>/report.md)")
     print("Browse every run in the MLflow UI:  make ui   (then http://127.0.0.1:5000)")
+    print("The Optuna studies in optuna-dashboard:  make dashboard   (http://127.0.0.1:8080)")
+    _say_how_to_reach_harness()
     return code
+
+
+def _say_how_to_reach_harness() -> None:
+    """After `make demo` the script is in the virtual environment, not on the PATH: say so."""
+    import shutil
+
+    venv_bin = Path(sys.prefix) / "bin"
+    found = shutil.which("harness")
+    if sys.prefix != sys.base_prefix and (found is None or Path(found).parent != venv_bin):
+        rel = os.path.relpath(venv_bin) if venv_bin.is_relative_to(Path.cwd()) else venv_bin
+        print(f"`harness` is in {rel}: `source {rel}/activate` puts it on the PATH")
 
 
 # -- ui ------------------------------------------------------------------------------------------

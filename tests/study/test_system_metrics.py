@@ -44,7 +44,7 @@ def test_each_trial_run_gets_its_workers_system_metrics(tmp_path, tracking_uri, 
         assert set(run.data.metrics) >= NAMES
         history = client.get_metric_history(run.info.run_id, "system/process_memory_rss_megabytes")
         assert len(history) >= 2
-    # without the flag: none
-    other = sweep(tmp_path, write_study(tmp_path, unique_name + "-off"), tracking_uri)
-    runs = client.search_runs([other.experiment_id])
-    assert not any(k.startswith("system/") for r in runs for k in r.data.metrics)
+    # off unless asked: a trial task samples nothing by default
+    from harness.study.worker import TrialTask
+
+    assert TrialTask.__dataclass_fields__["system_metrics"].default is False
