@@ -403,7 +403,7 @@ def _norm(text: str) -> str:
 
 
 @pytest.mark.skipif(not SEEDS_DIR.is_dir(), reason="the seed documents are not on this machine")
-@pytest.mark.parametrize("claim_id", ["numerics", "representation", "optimizers"])
+@pytest.mark.parametrize("claim_id", ["numerics", "representation", "optimizers", "depth_params"])
 def test_probe_claim_quotes_are_verbatim(claim_id):
     for q in load_claim(claim_id).quotes:
         seed = (SEEDS_DIR / q.seed_file).read_text(encoding="utf-8")
