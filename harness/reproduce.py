@@ -177,7 +177,8 @@ def _log_report_views(tracker: Any, run_id: str, outcome: Any, paths: Any) -> No
 
 def timing_protocols(claim: Any) -> set[str]:
     """The protocols of ``claim`` whose runs feed a timing measure (``time_to``, a ``time/`` or
-    ``throughput/`` column): through a check, a figure or the protocol's own settings."""
+    ``throughput/`` column): through a check, a figure or the protocol's own settings, and the
+    protocols whose runs such a protocol reuses (``reuse``)."""
     from harness.train import needs_timing, strings_in
 
     timing = {name for name, m in claim.measures.items() if needs_timing(m)}
@@ -188,6 +189,11 @@ def timing_protocols(claim: Any) -> set[str]:
     for name, protocol in claim.protocols.items():
         if any(s in timing for s in strings_in(protocol)):
             out.add(name)
+    # a protocol that evaluates another's runs (``reuse``) needs those runs timed
+    for name in list(out):
+        source = getattr(claim.protocols.get(name), "reuse", None)
+        if source:
+            out.add(source)
     return out
 
 

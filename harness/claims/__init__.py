@@ -23,6 +23,7 @@ from __future__ import annotations
 from harness.claims import (  # noqa: F401
     contrast_stats,
     scatter_figure,
+    smallest_x,
     threshold_stats,
     weight_measures,
 )

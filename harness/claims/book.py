@@ -24,15 +24,80 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.claims.outcome import ClaimOutcome
+from harness.claims.outcome import ClaimOutcome, Outcome
 from harness.claims.spec import ClaimSpec
 from harness.claims.verdicts import Verdict
 
-__all__ = ["BookEntry", "book_rows", "write_book"]
+__all__ = ["CATALOGUE_IDS", "BookEntry", "book_rows", "write_book"]
+
+#: The 58 ids of the claim catalogue's master table (``../shared/claims.md`` §1), so the book can
+#: say which have no check yet. Check ids map to them by prefix (``A3_tanh`` → A3, ``E2`` errata
+#: are extra).
+CATALOGUE_IDS: tuple[str, ...] = (
+    "B1",
+    "B2",
+    "B3",
+    "B4",
+    "B5",
+    "B6",
+    "B7",
+    "B8",
+    "L1",
+    "L2",
+    "L3",
+    "L5",
+    "L6",
+    "A1",
+    "A2",
+    "A3",
+    "A5",
+    "A6",
+    "A7",
+    "A8",
+    "A9",
+    "A10",
+    "A11",
+    "A12",
+    "A13",
+    "A14",
+    "I1",
+    "I2",
+    "I3",
+    "I4",
+    "I5",
+    "O1",
+    "O2",
+    "O3",
+    "O4",
+    "O6",
+    "H1",
+    "R1",
+    "R2",
+    "R3",
+    "R4",
+    "R5",
+    "R6",
+    "R7",
+    "R8",
+    "N1",
+    "N2",
+    "N3",
+    "N4",
+    "X1",
+    "X2",
+    "X3",
+    "X4",
+    "U1",
+    "U2",
+    "U3",
+    "U4",
+    "U5",
+)
 
 #: Verdicts in the order the book counts them.
-_ORDER = [v.value for v in Verdict]
-_WORDS = {v.value: v.value.upper() for v in Verdict}
+# the four verdicts, then the outcomes a check reports instead (ill-posed, not falsifiable)
+_ORDER = [v.value for v in Verdict] + [o.value for o in Outcome]
+_WORDS = {v: v.upper() for v in _ORDER}
 
 
 @dataclass
@@ -95,13 +160,13 @@ def book_rows(
         by_check = _seed_files_by_check(e.claim)
         counts = dict.fromkeys(_ORDER, 0)
         for c in e.outcome.checks:
-            counts[c.verdict.value] += 1
+            counts[c.label] += 1
             checks.append(
                 {
                     "claim": e.claim.id,
                     "check": c.id,
                     "text": c.claim,
-                    "verdict": c.verdict.value,
+                    "verdict": c.label,
                     "protocols": {p: r.verdict.value for p, r in c.protocols.items()},
                     "seed_files": by_check.get(c.id, e.claim.seed_files),
                     "headline": c.headline,
@@ -129,11 +194,12 @@ def book_rows(
 
 
 def _catalogue_ids(checks: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Catalogue ids covered by checks: ``A3_tanh`` and ``A13_i`` count for A3 and A13."""
+    """Catalogue ids covered by checks: ``A3_tanh`` and ``A13_i`` count for A3 and A13; errata
+    (E2, E3, ...) and checks named otherwise are not catalogue ids."""
     out = set()
     for c in checks:
-        m = re.match(r"^([A-Z]\d+)", str(c["check"]))
-        if m:
+        m = re.match(r"^([A-Z]\d+)(?![0-9])", str(c["check"]))
+        if m and m.group(1) in CATALOGUE_IDS:
             out.add(m.group(1))
     return out
 
@@ -188,9 +254,13 @@ def _md(claims: list[dict[str, Any]], checks: list[dict[str, Any]], meta: Mappin
             f"[{c['claim']}]({c['report_md']}) |"
         )
     ids = sorted(_catalogue_ids(checks), key=lambda s: (s[0], int(s[1:])))
+    missing = [i for i in CATALOGUE_IDS if i not in ids]
     lines += [
         "",
-        f"Catalogue ids with a check ({len(ids)}): {', '.join(ids)}.",
+        f"Catalogue ids with a check ({len(set(ids) & set(CATALOGUE_IDS))} of "
+        f"{len(CATALOGUE_IDS)}): {', '.join(ids)}.",
+        "",
+        f"Without a check in these reports: {', '.join(missing) or 'none'}.",
         "",
         "The HTML version of this page filters the checks by verdict and seed file.",
         "",
@@ -286,10 +356,12 @@ def _html(
             f'<td><a href="{e(c["report_html"])}">{e(c["claim"])}</a></td></tr>'
         )
     ids = sorted(_catalogue_ids(checks), key=lambda s: (s[0], int(s[1:])))
+    missing = [i for i in CATALOGUE_IDS if i not in ids]
     out += [
         "</tbody></table>",
-        f"<p class='muted'>Catalogue ids with a check ({len(ids)}): {e(', '.join(ids))}. "
-        "★: a claim's headline check.</p>",
+        f"<p class='muted'>Catalogue ids with a check ({len(set(ids) & set(CATALOGUE_IDS))} of "
+        f"{len(CATALOGUE_IDS)}): {e(', '.join(ids))}. Without a check in these reports: "
+        f"{e(', '.join(missing) or 'none')}. ★: a claim's headline check.</p>",
         "</body></html>\n",
     ]
     return "\n".join(out)
@@ -311,11 +383,13 @@ def write_book(
     md_path, html_path, json_path = root / "index.md", root / "index.html", root / "index.json"
     md_path.write_text(_md(claims, checks, meta), encoding="utf-8")
     html_path.write_text(_html(claims, checks, meta), encoding="utf-8")
+    covered = _catalogue_ids(checks)
     payload = {
         **meta,
         "claims": claims,
         "checks": checks,
-        "catalogue_ids": sorted(_catalogue_ids(checks)),
+        "catalogue_ids": sorted(covered),
+        "catalogue_missing": [i for i in CATALOGUE_IDS if i not in covered],
     }
     json_path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
     return md_path, html_path, json_path

@@ -534,7 +534,7 @@ def _outcome_text(
         return f"{head} (The rule's own verdict: {text})"
     nums = "; ".join(
         f"{c.protocol}: {c.statistic} = {fmt(c.estimate)} "
-        f"({c.interval or 'CI'}, {c.level:.0%}: {fmt_ci(*c.ci)})"
+        f"({c.interval or f'{c.level:.0%} CI'}: {fmt_ci(*c.ci)})"
         + (f", {c.reason}" if c.reason else "")
         for r in per.values()
         for c in r.conditions

@@ -158,9 +158,24 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     b = claim.budgets.get(claim.budget, {}) or {}
     bdesc = f" — {b['description']}" if b.get("description") else ""
     lines.append(f"- **Budget**: `{claim.budget}`{bdesc}")
-    lines.append(f"- **Data**: `{_spec_text(study.get('data', {}))}`")
-    lines.append(f"- **Model**: `{_spec_text(study.get('model', {}))}`")
-    lines.append(f"- **Training**: `{_spec_text(train)}`")
+    # probe protocols (harness/claims/probes.py) train nothing: name their probes instead
+    probes = {
+        p: claim.study_for(p)["probe"]
+        for p in claim.protocols_to_run()
+        if "probe" in claim.study_for(p)
+    }
+    trained = [p for p in claim.protocols_to_run() if p not in probes]
+    if trained:
+        study = claim.study_for(trained[0])
+        train = study.get("train", {}) or {}
+        where = f" (protocols {', '.join(trained)})" if probes else ""
+        lines.append(f"- **Data**{where}: `{_spec_text(study.get('data', {}))}`")
+        lines.append(f"- **Model**{where}: `{_spec_text(study.get('model', {}))}`")
+        lines.append(f"- **Training**{where}: `{_spec_text(train)}`")
+    for p, spec in probes.items():
+        lines.append(
+            f"- **Probe** `{p}` (no training; harness/claims/probes.py): `{_spec_text(spec)}`"
+        )
     reps = sorted({r for d in outcome.protocols.values() for r in d.grouped.replicates})
     seeds = sorted(
         {int(s) for d in outcome.protocols.values() for s in d.all_measures["seed"].dropna()}
@@ -182,14 +197,23 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
-    for p in claim.protocols.values():
-        nuis = ", ".join(p.nuisance) or "—"
-        how = p.select.describe() if p.select else "—"
-        src = f"runs of `{p.reuse}`" if p.reuse else "own runs"
-        where = p.where.describe() if p.where else "—"
-        n = sum(outcome.protocols[p.name].status_counts.values())
+    for ps in claim.protocols.values():
+        nuis = ", ".join(ps.nuisance) or "—"
+        how = ps.select.describe() if ps.select else "—"
+        src = f"runs of `{ps.reuse}`" if ps.reuse else "own runs"
+        where = ps.where.describe() if ps.where else "—"
+        n = sum(int(v) for v in outcome.protocols[ps.name].status_counts.values())
         rows.append(
-            [f"`{p.name}`", p.description, src, where, ", ".join(p.scientific) or "—", nuis, how, n]
+            [
+                f"`{ps.name}`",
+                ps.description,
+                src,
+                where,
+                ", ".join(ps.scientific) or "—",
+                nuis,
+                how,
+                n,
+            ]
         )
     lines.append(
         _table(

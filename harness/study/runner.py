@@ -16,11 +16,18 @@ Design (why each choice; the README explains it for users):
   trial seeds come from the study seed and the replicate index only. The trials and their results
   are then the same whatever ``--jobs`` is. Model-based samplers (``tpe``, ``cmaes``, ``nsga2``,
   ``gp``) depend on the order results arrive, so they are reproducible only with ``--jobs 1``.
-- **Resume.** Re-running a sweep loads the study, marks trials left RUNNING by a dead driver (or
-  in flight when a worker died or Ctrl-C was pressed) as failed-and-interrupted, sets their MLflow
-  runs to KILLED, and re-enqueues them with their original parameters. Interrupted trials are never
-  counted; completed ones are kept. The ledger (:mod:`harness.study.ledger`) keeps the per-epoch
-  records of every finished trial.
+- **Resume.** Re-running a sweep repairs what a dead driver left, whatever moment it died: each
+  finished trial is recorded in the order durable outcome -> Optuna tell -> MLflow run(s) ->
+  ledger entry (:mod:`harness.study.ledger`), so a resume completes the record of every trial
+  that reached the driver from its durable outcome (idempotently), and marks the others
+  (RUNNING without one) failed-and-interrupted, KILLs their runs and re-enqueues them with their
+  original parameters. Interrupted trials are never counted. The parent run's id is recorded
+  through a token before use, so an orphaned parent is adopted, not duplicated.
+- **Several drivers** on one study cooperate (:mod:`harness.study.lease`): trials are owned by
+  the driver that asked them, drivers beat a lease, only dead drivers' trials are recovered, and
+  the study's set-up happens under a storage lock, once at a time.
+- **Workers** (:mod:`harness.study.pool`): a trial is asked only when a worker is free; a worker
+  that dies fails only its trials, which are retried (bounded); workers exit with their driver.
 """
 
 from __future__ import annotations
@@ -196,6 +203,7 @@ class SweepRunner:
         timeout: float | None = None,
         ledger_dir: str | Path | None = None,
         plots: bool = True,
+        system_metrics: bool = False,
         stack: bool | None = None,
         cache: bool = True,
         cache_dir: str | Path | None = None,
@@ -224,6 +232,7 @@ class SweepRunner:
         self.timeout = timeout if timeout is not None else spec.timeout
         self.ledger = Ledger(ledger_dir or default_ledger_dir(spec.name))
         self.plots = plots
+        self.system_metrics = system_metrics
         self.stack, self.stack_why = self._stacking(stack)
         # finished runs reused (harness.runcache); a pruned study's runs depend on the others
         if cache_dir is None:
@@ -232,7 +241,8 @@ class SweepRunner:
         self._lock = threading.RLock()
         self._in_flight: dict[int, dict[str, Any]] = {}
         self._best_model: tuple[float, int, dict[str, Any], bytes] | None = None
-        self.lease: DriverLease | None = None
+        # this driver's lease on the study (set when run() opens it)
+        self.lease: DriverLease = None  # type: ignore[assignment]
         #: trials whose record a resume completed, and why some could not be
         self.repaired: list[int] = []
         self.repair_warnings: list[str] = []
@@ -706,6 +716,7 @@ class SweepRunner:
             data_dir=self.data_dir,
             blas_threads=blas.threads,
             keep_weights=self.log_models != "none",
+            system_metrics=self.system_metrics,
             stack=self.stack,
             driver_host=socket.gethostname(),
             driver_pid=os.getpid(),
@@ -956,7 +967,7 @@ class SweepRunner:
         # one store transaction for every metric and tag of the trial
         tracker.log_batch(
             run_id,
-            metrics=tracker.history_rows(records, telemetry="ends") + final,
+            metrics=tracker.history_rows(records, telemetry="ends") + final + outcome.system,
             tags=tags,
             timestamp=timestamp,
         )
@@ -1375,6 +1386,8 @@ def run_sweep(spec: Any, **kwargs: Any) -> SweepResult:
         Which trials get their trained model logged as a pyfunc model.
     n_trials, timeout : optional
         Override the study file's budget.
+    system_metrics : bool
+        Sample CPU and memory in each trial's worker (``system/...`` metrics of the trial run).
     """
     return SweepRunner(spec, **kwargs).run()
 

@@ -72,6 +72,8 @@ def test_the_book_lists_every_check_with_verdict_seed_files_and_links(tmp_path, 
     l2 = next(c for c in data["checks"] if c["check"] == "L2")
     assert l2["seed_files"] == ["000_16e5fcb357a67462.txt"]  # its quotes' file, not the claim's
     assert {"U2", "U3", "L2", "X4", "A13"} <= set(data["catalogue_ids"])
+    assert "B1" in data["catalogue_missing"] and "U2" not in data["catalogue_missing"]
+    assert len(data["catalogue_missing"]) + len(set(data["catalogue_ids"])) == 58
     text = html.read_text(encoding="utf-8")
     assert 'id="f-verdict"' in text and 'id="f-seed"' in text
     assert text.count("<tr data-verdict=") == n_checks

@@ -28,7 +28,10 @@ def test_reproduce_a_probe_claim_written_in_yaml_alone(tmp_path):
     (r,) = results
     assert r.verdicts == {"C1": "supported"}
     assert r.n_runs == 16
-    assert r.report_md.is_file() and "C1" in r.report_md.read_text(encoding="utf-8")
+    md = r.report_md.read_text(encoding="utf-8")
+    assert "C1" in md
+    assert "- **Probe** `p` (no training" in md and "finite_difference" in md
+    assert "- **Data**" not in md  # a probe claim trains nothing: no empty data/model lines
     run = MlflowClient(uri).get_run(r.parent_run_id)
     assert run.data.tags["verdict.C1"] == "supported"
     assert run.data.tags["status"] == "completed"

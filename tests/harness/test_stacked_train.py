@@ -208,8 +208,12 @@ def test_claim_protocols_that_feed_a_timing_measure_train_unstacked():
 
     claim = load_claim("batch_size", budget="quick")
     timing = timing_protocols(claim)
-    # B2 reads throughput from `timing`; B4 reads time to target from shared_lr and fastest_lr
-    assert timing == {"timing", "shared_lr", "fastest_lr"}
+    # B2 reads throughput from `timing`; B4 reads time to target from shared_lr and fastest_lr,
+    # which evaluate the runs of tuned_lr (reuse): those must be timed too
+    assert timing == {"timing", "shared_lr", "fastest_lr", "tuned_lr"}
     assert not _protocol_stacking(claim, "timing", None)
-    assert _protocol_stacking(claim, "tuned_lr", None)
-    assert not _protocol_stacking(claim, "tuned_lr", False)
+    assert not _protocol_stacking(claim, "tuned_lr", None)
+    other = load_claim("mse_vs_ce", budget="quick")
+    assert not timing_protocols(other)
+    assert all(_protocol_stacking(other, p, None) for p in other.protocols_to_run())
+    assert not any(_protocol_stacking(other, p, False) for p in other.protocols_to_run())
