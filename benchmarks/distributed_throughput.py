@@ -12,7 +12,7 @@ records lost (a design point without a COMPLETE trial, a FINISHED run and a ledg
 double-counted (a design point with more than one), and runs left RUNNING.
 
 Usage: ``python benchmarks/distributed_throughput.py [--trials 24] [--epochs 30] [--drivers 1 2 4]
-[--faults 10] [--storage postgresql://postgres@127.0.0.1:5432/test]``
+[--faults 10] [--kill-window 40] [--storage postgresql://postgres@127.0.0.1:5432/test]``
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def throughput(drivers: int, n_trials: int, epochs: int, storage: str) -> dict:
     return {"drivers": drivers, "wall_s": wall, "trials_per_s": n_trials / wall, **counts}
 
 
-def faults(k: int, n_trials: int, epochs: int, seed: int) -> list[dict]:
+def faults(k: int, n_trials: int, epochs: int, seed: int, window: float) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for i in range(k):
@@ -155,7 +155,7 @@ def faults(k: int, n_trials: int, epochs: int, seed: int) -> list[dict]:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            delay = rng.uniform(2.0, 20.0)  # start-up takes a few seconds: some kills land in it
+            delay = rng.uniform(1.0, window)  # some kills land in the start-up, some in wrap-up
             try:
                 proc.wait(timeout=delay)
                 killed = False
@@ -180,6 +180,9 @@ def main() -> int:
     parser.add_argument("--drivers", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--faults", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--kill-window", type=float, default=40.0, help="kill at uniform(1, this) seconds"
+    )
     parser.add_argument("--storage", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
@@ -197,7 +200,7 @@ def main() -> int:
                 f"{r['interrupted']:>7} {r['parents']:>7}"
             )
     if args.faults:
-        rows = faults(args.faults, args.trials, args.epochs, args.seed)
+        rows = faults(args.faults, args.trials, args.epochs, args.seed, args.kill_window)
         print(f"\n{args.faults} SIGKILLs of a --jobs 2 driver at a random moment, then a resume")
         print(
             f"{'kill at s':>9} {'killed':>6} {'resume':>6} {'lost':>5} {'double':>6} {'interr.':>7} {'RUNNING':>7}"

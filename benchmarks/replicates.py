@@ -5,7 +5,10 @@ batch position) or stacked (:class:`models.stacked.StackedSequential`: one netwo
 replicate axis, one batched matmul per layer). For each model, R ∈ {1, 3, 10} and batch size ∈
 {1, 8, 32, 128, 512}, the two run in alternating timed blocks (``--repeats`` pairs after a
 warm-up) so that a shared machine's drifts hit both alike; the table shows the median samples/s
-over all R replicates of each and their ratio.
+(over all R replicates) of each and their ratio. Time is the process's CPU time
+(``time.process_time``, 1 BLAS thread), not wall time: on a machine shared with other jobs a
+block's wall time is its own cost plus whatever the scheduler gave to others, which depends on
+the block's length (a short block more often runs undisturbed) and would favour the shorter one.
 
 Models (float32, ReLU, softmax cross-entropy, SGD; random inputs, 10 classes):
 
@@ -81,15 +84,15 @@ def steppers(d_in: int, hidden: list[int], R: int, batch: int) -> dict[str, Call
 
 
 def compare(runs: dict[str, Callable[[int], None]], steps: int, repeats: int) -> dict[str, float]:
-    """Median seconds per step of each run, from alternating blocks after a warm-up."""
+    """Median CPU seconds per step of each run, from alternating blocks after a warm-up."""
     for run in runs.values():
         run(max(2, steps // 4))
     times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeats):
         for key, run in runs.items():
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             run(steps)
-            times[key].append((time.perf_counter() - t0) / steps)
+            times[key].append((time.process_time() - t0) / steps)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -104,12 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="3 repeats, half-size blocks")
+    parser.add_argument("--quick", action="store_true", help="5 repeats, half-size blocks")
     parser.add_argument("--repeats", type=int, default=None, help="alternating block pairs")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or (5 if args.quick else 9)
     scale = 0.5 if args.quick else 1.0
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, {args.threads} BLAS thread(s)"

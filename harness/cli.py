@@ -44,6 +44,12 @@ BLAS_THREADS_HELP = (
 )
 
 
+SYSTEM_METRICS_HELP = (
+    "log CPU and memory (psutil, every second) as system/... metrics of each run: the run "
+    "page's System metrics tab"
+)
+
+
 class UserError(Exception):
     """An error caused by the user's input: printed without a traceback."""
 
@@ -279,11 +285,20 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         command=_command_line(argv),
     )
     print(f"run {run_id} in experiment {args.experiment or name!r} ({tracker.tracking_uri})")
+    sampler = None
+    if args.system_metrics:
+        from harness.sysmetrics import SystemSampler
+
+        sampler = SystemSampler().start()
     try:
         history = run.trainer.run()
     except BaseException as exc:
+        if sampler is not None:
+            tracker.log_metrics(run_id, sampler.stop())
         fail_run(tracker, run_id, exc)
         raise
+    if sampler is not None:
+        tracker.log_metrics(run_id, sampler.stop())
     result = RunResult(config=config, history=history, network=run.network)
     finish_run(tracker, run_id, result, splits=run.splits, log_model=not args.no_model, title=name)
     summary = history.summary()
@@ -368,6 +383,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             n_trials=args.n_trials,
             timeout=args.timeout,
             plots=not args.no_plots,
+            system_metrics=args.system_metrics,
             stack=False if args.no_stack else None,
             cache=not args.no_cache,
         )
@@ -455,9 +471,12 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str], claim_ids: list[st
     from harness.terminal import OverallProgress
 
     # one bar over every protocol of every claim (done/total, ETA) when there is more than one
-    total = sum(len(load_claim(c, budget=args.budget).protocols_to_run()) for c in claim_ids)
+    n_protocols = sum(len(load_claim(c, budget=args.budget).protocols_to_run()) for c in claim_ids)
     overall = OverallProgress(
-        total, enabled=not args.no_progress, desc=f"{len(claim_ids)} claim(s)", unit="protocol"
+        n_protocols,
+        enabled=not args.no_progress,
+        desc=f"{len(claim_ids)} claim(s)",
+        unit="protocol",
     )
     results = []
     try:
@@ -528,7 +547,20 @@ def cmd_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print("\nDone. Open the reports:")
     print(f"  {index.resolve()}  (and reports/<claim>/report.md)")
     print("Browse every run in the MLflow UI:  make ui   (then http://127.0.0.1:5000)")
+    print("The Optuna studies in optuna-dashboard:  make dashboard   (http://127.0.0.1:8080)")
+    _say_how_to_reach_harness()
     return code
+
+
+def _say_how_to_reach_harness() -> None:
+    """After `make demo` the script is in the virtual environment, not on the PATH: say so."""
+    import shutil
+
+    venv_bin = Path(sys.prefix) / "bin"
+    found = shutil.which("harness")
+    if sys.prefix != sys.base_prefix and (found is None or Path(found).parent != venv_bin):
+        rel = os.path.relpath(venv_bin) if venv_bin.is_relative_to(Path.cwd()) else venv_bin
+        print(f"`harness` is in {rel}: `source {rel}/activate` puts it on the PATH")
 
 
 # -- ui ------------------------------------------------------------------------------------------
@@ -693,6 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name", default=None, help="MLflow run name")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-model", action="store_true", help="do not log the pyfunc model")
+    p.add_argument("--system-metrics", action="store_true", help=SYSTEM_METRICS_HELP)
     _add_common(p)
     p.set_defaults(func=cmd_train)
 
@@ -747,6 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the study plots at the end")
+    p.add_argument("--system-metrics", action="store_true", help=SYSTEM_METRICS_HELP)
     p.add_argument("--no-stack", action="store_true", help=NO_STACK_HELP)
     p.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
     _add_common(p)

@@ -6,22 +6,37 @@ table). It starts in GenAI unless the browser has chosen otherwise (``localStora
 experiment first opened on an empty "Traces 0" overview. This ``mlflow.app`` plugin
 (``mlflow ui --app-name harness``; registered in ``pyproject.toml``) is MLflow's server unchanged
 except that its page sets that default to *Model training* when the browser has no choice
-stored yet; the toggle at the top left still switches, and the choice sticks.
+stored yet; the toggle at the top left still switches, and the choice sticks. The same way, the
+AI assistant panel (which needs an LLM provider) does not open by itself on the first visit.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["APP_NAME", "DEFAULT_WORKFLOW_SCRIPT", "create_app"]
+__all__ = [
+    "APP_NAME",
+    "DEFAULT_WORKFLOW_SCRIPT",
+    "UI_DEFAULTS",
+    "create_app",
+    "inject_default_workflow",
+]
 
 #: the entry-point name (``[project.entry-points."mlflow.app"]``)
 APP_NAME = "harness"
+#: browser defaults set when the browser has none yet: the Model training workflow, and the
+#: AI assistant panel (it needs an LLM provider) not opened by itself on the first visit
+UI_DEFAULTS = {
+    "mlflow.workflowType_v1": "machine_learning",
+    "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": True,
+}
 DEFAULT_WORKFLOW_SCRIPT = (
-    b"<script>try{var k='mlflow.workflowType_v1';"
-    b"if(!window.localStorage.getItem(k)){window.localStorage.setItem(k,"
-    b"JSON.stringify('machine_learning'))}}catch(e){}</script>"
-)
+    "<script>try{var d="
+    + json.dumps(UI_DEFAULTS)
+    + ";for(var k in d){if(window.localStorage.getItem(k)===null)"
+    "{window.localStorage.setItem(k,JSON.stringify(d[k]))}}}catch(e){}</script>"
+).encode()
 
 
 def inject_default_workflow(body: bytes) -> bytes:

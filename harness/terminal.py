@@ -56,7 +56,8 @@ class _LibraryWarningFilter(logging.Filter):
     saving resets the filters for its own UserWarnings (``filter_user_warnings_once``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = str(record.args[0]) if record.args else record.getMessage()
+        args = record.args
+        text = str(args[0]) if isinstance(args, tuple) and args else record.getMessage()
         where = text.split(":", 1)[0].replace("\\", "/")
         return not any(f"/{name}/" in where for name in _WARNING_PACKAGES)
 

@@ -62,6 +62,10 @@ STATUSES = (
 CHANCE_MARGIN = 0.02
 #: ...and predicting one class for this share of the inputs means its output collapsed.
 CONSTANT_SHARE = 0.9
+#: Runs of fewer epochs are not judged against chance: a probe that trains an epoch or two to
+#: record its state at init (or a smoke run) has not had the time to learn, which is "slow", not
+#: "diverged". Neither are runs on data whose labels are dummies (the `gaussian` probe set).
+CHANCE_MIN_EPOCHS = 3
 
 
 def chance_level(y: np.ndarray) -> float:
@@ -549,7 +553,12 @@ class Trainer:
                 if self._steps
                 else "not measured: no training step"
             )
-        if h.status in ("completed", "max_steps", "early_stopped") and self._classifies():
+        if (
+            h.status in ("completed", "max_steps", "early_stopped")
+            and self._classifies()
+            and len(h.records) > CHANCE_MIN_EPOCHS  # epoch 0 plus the trained epochs
+            and not self._dummy_labels()
+        ):
             why = chance_reason(h.records, chance_level(self.splits.val.y), self._modal_share())
             if why:
                 h.status, h.reason = "diverged", why
@@ -570,6 +579,12 @@ class Trainer:
             return math.nan
         _, counts = np.unique(out.argmax(axis=1), return_counts=True)
         return float(counts.max() / out.shape[0])
+
+    def _dummy_labels(self) -> bool:
+        """True for probe data whose labels carry no signal (chance is all there is to reach)."""
+        meta = getattr(self.splits, "meta", None) or {}
+        builder = meta.get("builder") or {}
+        return "dummy" in (meta.get("labels"), builder.get("labels"))
 
     def _classifies(self) -> bool:
         net = self.network

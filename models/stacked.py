@@ -103,8 +103,15 @@ class _StackedDense(_StackedLayer):
     def backward(self, dout: Array) -> Array:
         x, W = self._x, self.params["W"]
         R, N = x.shape[0], x.shape[1]
-        np.matmul(x.transpose(0, 2, 1), dout, out=self.grads["W"])
-        if "b" in self.grads:
+        if N == 1:
+            # batch 1: the weight gradient is an outer product and the bias gradient the row
+            # itself; one broadcast ufunc instead of R tiny GEMMs, and exact as they are
+            np.multiply(x.transpose(0, 2, 1), dout, out=self.grads["W"])
+            if "b" in self.grads:
+                self.grads["b"][...] = dout[:, 0]
+        else:
+            np.matmul(x.transpose(0, 2, 1), dout, out=self.grads["W"])
+        if "b" in self.grads and N > 1:
             # a product with a ones vector, as the unstacked layer: the same rounding
             ones = self._scratch.ones("ones", (R, 1, N), dout.dtype)
             db = np.matmul(ones, dout, out=self._scratch.empty("db", (R, 1, W.shape[2]), W.dtype))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.claims.outcome import ClaimOutcome
+from harness.claims.outcome import ClaimOutcome, Outcome
 from harness.claims.spec import ClaimSpec
 from harness.claims.verdicts import Verdict
 
@@ -95,8 +95,9 @@ CATALOGUE_IDS: tuple[str, ...] = (
 )
 
 #: Verdicts in the order the book counts them.
-_ORDER = [v.value for v in Verdict]
-_WORDS = {v.value: v.value.upper() for v in Verdict}
+# the four verdicts, then the outcomes a check reports instead (ill-posed, not falsifiable)
+_ORDER = [v.value for v in Verdict] + [o.value for o in Outcome]
+_WORDS = {v: v.upper() for v in _ORDER}
 
 
 @dataclass
@@ -159,13 +160,13 @@ def book_rows(
         by_check = _seed_files_by_check(e.claim)
         counts = dict.fromkeys(_ORDER, 0)
         for c in e.outcome.checks:
-            counts[c.verdict.value] += 1
+            counts[c.label] += 1
             checks.append(
                 {
                     "claim": e.claim.id,
                     "check": c.id,
                     "text": c.claim,
-                    "verdict": c.verdict.value,
+                    "verdict": c.label,
                     "protocols": {p: r.verdict.value for p, r in c.protocols.items()},
                     "seed_files": by_check.get(c.id, e.claim.seed_files),
                     "headline": c.headline,

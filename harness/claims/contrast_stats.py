@@ -25,6 +25,7 @@ Every statistic follows the conventions of :mod:`harness.claims.statistics` (``w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +33,8 @@ import numpy as np
 
 from harness.claims.errors import ClaimError
 from harness.claims.filters import parse_where
-from harness.claims.resampling import GroupedMeasures, Sample, center
+from harness.claims.intervals import Interval
+from harness.claims.resampling import GroupedMeasures, Sample, center, percentile_ci
 from harness.claims.statistics import STATISTICS, Statistic, StatValue, safe_diff, safe_ratio
 from harness.claims.verdicts import Rule
 from harness.seeding import derive_seed
@@ -487,18 +489,21 @@ def _subset(data: GroupedMeasures, rows: np.ndarray) -> GroupedMeasures:
 
 @STATISTICS.register("group_bootstrap")
 class GroupBootstrap(Statistic):
-    """Wrap a statistic so each bootstrap draw also resamples the groups with replacement.
+    """Wrap a statistic so its interval resamples the groups as well as the seeds.
 
-    For studies whose random units are the groups themselves (one run per random-search trial):
-    draw ``b`` takes the engine's seed resample *and* ``G`` groups drawn with replacement from a
-    generator seeded by ``seed``. The point estimate is the wrapped statistic on the observed
-    data. The wrapped statistic must not use ``by`` with all/any (its strata could vanish in a
-    draw).
+    For studies whose random units are the groups themselves (random-search trials, a few seeds
+    each): the estimate is the wrapped statistic on the observed data (seeds pooled), and the
+    interval is the percentile interval of ``n_boot`` draws, each of ``G`` groups drawn with
+    replacement and ``R`` seeds drawn with replacement, from a generator seeded by ``seed`` (so
+    reports reproduce). The engine reads it through :meth:`seed_interval`; the per-seed values it
+    computes first only count the seeds where the statistic is undefined. The wrapped statistic
+    must not use ``by`` with all/any (its strata could vanish in a draw).
     """
 
-    def __init__(self, *, statistic: Mapping[str, Any], seed: int = 0) -> None:
+    def __init__(self, *, statistic: Mapping[str, Any], seed: int = 0, n_boot: int = 1000) -> None:
         self.statistic = dict(statistic) if isinstance(statistic, Mapping) else statistic
         self.seed = seed
+        self.n_boot = n_boot
         self._error = ""
         try:
             inner = STATISTICS.build(self.statistic)
@@ -511,6 +516,9 @@ class GroupBootstrap(Statistic):
         self.by = inner.by
         self.reduce = inner.reduce
         self.two_group = inner.two_group
+        self._point = math.nan
+        self._draws = np.array([])
+        self._n_groups = 0
 
     @property
     def measure(self) -> str:  # type: ignore[override]
@@ -537,26 +545,41 @@ class GroupBootstrap(Statistic):
             out.append(("statistic.name", "group_bootstrap", "a statistic other than itself"))
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             out.append(("seed", self.seed, "an integer"))
+        if not isinstance(self.n_boot, int) or isinstance(self.n_boot, bool) or self.n_boot < 100:
+            out.append(("n_boot", self.n_boot, "an integer >= 100"))
+        return out
+
+    def draws(self, data: GroupedMeasures) -> np.ndarray:
+        """``n_boot`` values of the statistic on groups and seeds resampled with replacement."""
+        G, R = data.n_groups, max(data.n_replicates, 1)
+        rng = np.random.default_rng(derive_seed(self.seed, "group_bootstrap"))
+        out = np.full(self.n_boot, np.nan)
+        if G == 0:
+            return out
+        for b in range(self.n_boot):
+            rows = np.sort(rng.integers(0, G, size=G))
+            idx = rng.integers(0, R, size=(1, R))
+            out[b] = self.inner.compute(_QuietSample(_subset(data, rows), idx)).values[0, 0]
         return out
 
     def compute(self, sample: Sample) -> StatValue:
-        if sample.n_draws == 1:
-            return self.inner.compute(sample)
-        data = sample.data
-        G = data.n_groups
-        rng = np.random.default_rng(derive_seed(self.seed, "group_bootstrap", sample.n_draws))
-        rows = rng.integers(0, G, size=(sample.n_draws, G)) if G else np.zeros((0, 0), int)
-        vals = np.full((sample.n_draws, 1), np.nan)
-        used = np.zeros(G, dtype=bool)
-        for b in range(sample.n_draws):
-            sub = _subset(data, np.sort(rows[b]))
-            sv = self.inner.compute(_QuietSample(sub, sample.idx[b : b + 1]))
-            vals[b, 0] = sv.values[0, 0]
-        used |= self.inner.compute(data.point()).used
-        return StatValue(vals, [""], used, {})
+        sv = self.inner.compute(sample)
+        if sample.n_draws > 1:
+            # the engine's per-seed pass: prepare the interval seed_interval() returns
+            data = sample.data
+            self._point = float(self.inner.compute(data.point()).values[0, 0])
+            self._draws = self.draws(data)
+            self._n_groups = data.n_groups
+        return sv
+
+    def seed_interval(self, per_seed: np.ndarray, level: float) -> tuple[float, Interval]:
+        """The engine's interval hook: the group-and-seed bootstrap of :meth:`compute`."""
+        lo, hi, _ = percentile_ci(self._draws, level) if self._draws.size else (math.nan,) * 3
+        iv = Interval(lo, hi, level, level, "group_bootstrap", self._n_groups)
+        return self._point, iv
 
     def effect(self, data: GroupedMeasures) -> dict[str, float]:
         return self.inner.effect(data)
 
     def describe(self) -> str:
-        return f"{self.inner.describe()} [bootstrap over groups and seeds]"
+        return f"{self.inner.describe()} [interval: bootstrap over groups and seeds]"

@@ -61,6 +61,7 @@ METHODS = {
     "order_statistic": "order-statistic interval of the median over seeds",
     "student_t": "Student-t interval of the mean over seeds",
     "clopper_pearson": "Clopper-Pearson (exact) interval of the proportion of seeds",
+    "group_bootstrap": "percentile bootstrap over groups (random-search trials) and seeds",
 }
 
 
@@ -119,6 +120,8 @@ class Interval:
             text = f"{what}, {lvl}"
         elif self.method == "clopper_pearson":
             text = f"Clopper-Pearson over {self.n} seeds, at least {lvl}"
+        elif self.method == "group_bootstrap":
+            text = f"percentile bootstrap over {self.n} groups and their seeds, about {lvl}"
         else:
             text = f"Student t over {self.n} seeds, {lvl} if the seeds are near-normal"
         return text

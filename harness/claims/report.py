@@ -197,14 +197,23 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
     )
     lines += ["", "### Protocols (learning-rate and other nuisance handling)", ""]
     rows = []
-    for p in claim.protocols.values():
-        nuis = ", ".join(p.nuisance) or "—"
-        how = p.select.describe() if p.select else "—"
-        src = f"runs of `{p.reuse}`" if p.reuse else "own runs"
-        where = p.where.describe() if p.where else "—"
-        n = sum(outcome.protocols[p.name].status_counts.values())
+    for ps in claim.protocols.values():
+        nuis = ", ".join(ps.nuisance) or "—"
+        how = ps.select.describe() if ps.select else "—"
+        src = f"runs of `{ps.reuse}`" if ps.reuse else "own runs"
+        where = ps.where.describe() if ps.where else "—"
+        n = sum(int(v) for v in outcome.protocols[ps.name].status_counts.values())
         rows.append(
-            [f"`{p.name}`", p.description, src, where, ", ".join(p.scientific) or "—", nuis, how, n]
+            [
+                f"`{ps.name}`",
+                ps.description,
+                src,
+                where,
+                ", ".join(ps.scientific) or "—",
+                nuis,
+                how,
+                n,
+            ]
         )
     lines.append(
         _table(

@@ -326,7 +326,11 @@ class _TwoGroup(Statistic):
             sd = float(np.std(d, ddof=1))
             mean = float(np.mean(d))
             out["mean_paired_diff"] = mean
-            out["d_z"] = mean / sd if sd > 0 else (math.copysign(math.inf, mean) if mean else 0.0)
+            # a deterministic measure differs only by rounding between seeds: no spread to scale by
+            noise = sd <= 1e-9 * max(abs(mean), float(np.max(np.abs(d))), 1e-300)
+            out["d_z"] = (
+                mean / sd if not noise else (math.copysign(math.inf, mean) if mean else 0.0)
+            )
         return out
 
 

@@ -142,7 +142,7 @@ class DriverLease:
         from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 
         s = self.raw_storage
-        if isinstance(s, BaseHeartbeat) and is_heartbeat_enabled(s):
+        if isinstance(s, BaseHeartbeat) and is_heartbeat_enabled(s):  # type: ignore[arg-type]
             return s
         return None
 

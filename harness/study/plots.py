@@ -294,8 +294,18 @@ def _safe_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
 
 
-#: what the interval bars and bands of the study plots are (harness.study.summary.seed_interval)
-INTERVAL_NAME = "95 % t-interval over seeds"
+#: what the interval bars and bands of the study plots are: the claims' interval over seeds
+#: (harness.claims.intervals.seed_interval, through harness.study.summary); each label adds the
+#: level the seeds reach (3 seeds: their range, 75 %)
+INTERVAL_NAME = "median over seeds, order-statistic interval"
+
+
+def interval_label(levels: Any) -> str:
+    """:data:`INTERVAL_NAME` with the lowest level reached, e.g. ``... (75 % with 3 seeds)``."""
+    vals = [float(v) for v in np.atleast_1d(np.asarray(levels, dtype=float)) if np.isfinite(v)]
+    if not vals:
+        return INTERVAL_NAME
+    return f"{INTERVAL_NAME} ({min(vals):.0%} level)"
 
 
 def metric_label(name: str) -> str:
@@ -324,46 +334,54 @@ def param_label(axis: _Axis) -> str:
     return f"{axis.key} ({axis.role}{scale})"
 
 
-def _interval_columns(df: pd.DataFrame, i: int) -> tuple[str, str] | None:
-    low, high = f"ci_low_{i}", f"ci_high_{i}"
-    return (low, high) if low in df.columns and high in df.columns else None
-
-
 def with_seed_intervals(
     df: pd.DataFrame, trials: pd.DataFrame | None, objective_names: Sequence[str]
 ) -> pd.DataFrame:
-    """``df`` (from :func:`trials_frame`) with ``ci_low_<i>``/``ci_high_<i>`` per objective from a
-    trials table that has ``seeds/<metric>/ci_low`` columns (``harness.study.summary``)."""
+    """``df`` (from :func:`trials_frame`) with ``median_<i>``, ``ci_low_<i>``, ``ci_high_<i>``
+    and ``ci_level_<i>`` per objective, from a trials table with ``seeds/<metric>/...`` columns
+    (``harness.study.summary.trials_table``)."""
     if trials is None or trials.empty or "number" not in trials.columns or df.empty:
         return df
     out = df.copy()
     out.attrs = dict(df.attrs)
     by_number = trials.set_index("number")
     for i, name in enumerate(objective_names):
-        low, high = f"seeds/{name}/ci_low", f"seeds/{name}/ci_high"
-        if low in by_number.columns and high in by_number.columns:
-            out[f"ci_low_{i}"] = out["number"].map(by_number[low]).astype(float)
-            out[f"ci_high_{i}"] = out["number"].map(by_number[high]).astype(float)
+        cols = {
+            f"median_{i}": f"seeds/{name}/median",
+            f"ci_low_{i}": f"seeds/{name}/ci_low",
+            f"ci_high_{i}": f"seeds/{name}/ci_high",
+            f"ci_level_{i}": f"seeds/{name}/ci_level",
+        }
+        if all(c in by_number.columns for c in cols.values()):
+            for mine, theirs in cols.items():
+                out[mine] = out["number"].map(by_number[theirs]).astype(float)
     return out
 
 
-def _error_bars(ax: Any, x: np.ndarray, y: np.ndarray, low: Any, high: Any, color: Any) -> bool:
-    """Vertical error bars where the interval is finite; whether any was drawn."""
-    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
+def _interval_columns(df: pd.DataFrame, i: int) -> tuple[str, str, str, str] | None:
+    cols = (f"median_{i}", f"ci_low_{i}", f"ci_high_{i}", f"ci_level_{i}")
+    return cols if all(c in df.columns for c in cols) else None
+
+
+def _error_bars(ax: Any, x: Any, rows: pd.DataFrame, ci: Sequence[str], color: Any) -> bool:
+    """The seeds' median (a tick) and its interval (a bar) at ``x``; whether any was drawn."""
+    x = np.asarray(x, dtype=float)
+    med, lo, hi, level = (rows[c].to_numpy(dtype=float) for c in ci)
+    ok = np.isfinite(x) & np.isfinite(med) & np.isfinite(lo) & np.isfinite(hi)
     if not ok.any():
         return False
-    yerr = np.vstack([np.clip(y[ok] - lo[ok], 0, None), np.clip(hi[ok] - y[ok], 0, None)])
+    yerr = np.vstack([np.clip(med[ok] - lo[ok], 0, None), np.clip(hi[ok] - med[ok], 0, None)])
     ax.errorbar(
         x[ok],
-        y[ok],
+        med[ok],
         yerr=yerr,
-        fmt="none",
+        fmt="_",
+        color=color,
         ecolor=color,
         elinewidth=1,
         capsize=2,
-        alpha=0.7,
-        label=INTERVAL_NAME,
+        alpha=0.75,
+        label=interval_label(level[ok]),
     )
     return True
 
@@ -399,7 +417,7 @@ def axis_plots(
             ax.scatter(x[done], y[done], s=18, alpha=0.8, label="complete (mean over seeds)")
             ci = _interval_columns(df, i)
             if ci is not None:
-                _error_bars(ax, x[done], y[done], df[ci[0]][done], df[ci[1]][done], "tab:blue")
+                _error_bars(ax, x[done], df[done], ci, "tab:blue")
             last = (
                 df["last_intermediate"].to_numpy(dtype=float)
                 if "last_intermediate" in df
@@ -504,14 +522,7 @@ def isolation_plots(
             ci = _interval_columns(sub, i)
             if ci is not None:
                 rows = best_rows.loc[best.index]
-                _error_bars(
-                    ax,
-                    xs_best,
-                    best.to_numpy(dtype=float),
-                    sub.loc[rows, ci[0]].to_numpy(dtype=float),
-                    sub.loc[rows, ci[1]].to_numpy(dtype=float),
-                    "tab:blue",
-                )
+                _error_bars(ax, xs_best, sub.loc[rows.to_numpy()], ci, "tab:blue")
             what = "quantile bin (median value)" if binned else "value"
             ax.set_xlabel(f"{param_label(a)}: {what}")
             ax.set_ylabel(f"best {metric_label(oname)}")
@@ -536,8 +547,9 @@ class CurveGroups:
 
 
 def _seed_band(seed_curves: pd.DataFrame | None, trial: int, metric: str) -> pd.DataFrame | None:
-    """Per epoch: mean and the 95 % t-interval over the trial's seeds (None under 2 seeds)."""
-    from harness.study.summary import seed_interval
+    """Per epoch: the seeds' median and its interval (the claims' ``seed_interval``, with the
+    level it reaches); None under 2 seeds."""
+    from harness.study.summary import metric_bounds, seed_interval
 
     if seed_curves is None or seed_curves.empty or metric not in seed_curves.columns:
         return None
@@ -546,8 +558,17 @@ def _seed_band(seed_curves: pd.DataFrame | None, trial: int, metric: str) -> pd.
         return None
     rows = []
     for epoch, g in sub.groupby("epoch"):
-        mean, _sd, low, high = seed_interval(list(g[metric].astype(float)))
-        rows.append({"epoch": epoch, "mean": mean, "low": low, "high": high, "n": len(g)})
+        med, iv = seed_interval(list(g[metric].astype(float)), metric_bounds(metric))
+        rows.append(
+            {
+                "epoch": epoch,
+                "median": med,
+                "low": iv.low,
+                "high": iv.high,
+                "n": len(g),
+                "level": iv.level,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -565,30 +586,37 @@ def _draw_curves(
     colour = dict(zip(order, palette))
     handles: list[Any] = []
     n_seeds = 0
-    for trial, g in curves.groupby(trial_col):
+    levels: list[float] = []
+    for key, g in curves.groupby(trial_col):
         g = g.sort_values("epoch")
-        group = groups.of_trial.get(int(trial), order[0])  # type: ignore[call-overload]
+        number = int(str(key))
+        group = groups.of_trial.get(number, order[0])
         c = colour.get(group, "0.5")
         ax.plot(g["epoch"], g[metric], lw=0.7, alpha=0.3, color=c)
-        if int(trial) in groups.pruned and len(g):  # type: ignore[call-overload]
+        if number in groups.pruned and len(g):
             ax.plot(g["epoch"].iloc[-1], g[metric].iloc[-1], "x", color=c, ms=5, alpha=0.8)
     for group in order:
-        trial = groups.best.get(group)
-        if trial is None:
+        best = groups.best.get(group)
+        if best is None:
             continue
-        g = curves[curves[trial_col] == trial].sort_values("epoch")
+        g = curves[curves[trial_col] == best].sort_values("epoch")
         c = colour[group]
-        label = f"{groups.name} = {group}" if groups.name else f"best trial (#{trial})"
-        band = _seed_band(groups.seed_curves, trial, metric)
+        label = f"{groups.name} = {group}" if groups.name else f"best trial (#{best})"
+        band = _seed_band(groups.seed_curves, best, metric)
         if band is not None:
             ax.fill_between(band["epoch"], band["low"], band["high"], color=c, alpha=0.2, lw=0)
             n_seeds = max(n_seeds, int(band["n"].max()))
+            levels.append(float(band["level"].min()))
         ax.plot(g["epoch"], g[metric], lw=2.0, color=c)
-        handles.append(Line2D([], [], color=c, lw=2.0, label=f"{label} (best, #{trial})"))
+        handles.append(Line2D([], [], color=c, lw=2.0, label=f"{label} (best, #{best})"))
     handles.append(Line2D([], [], color="0.5", lw=0.7, alpha=0.6, label="other trials"))
     if n_seeds:
         handles.append(
-            Patch(color="0.5", alpha=0.3, label=f"{INTERVAL_NAME} (n = {n_seeds}), best trials")
+            Patch(
+                color="0.5",
+                alpha=0.3,
+                label=f"{interval_label(levels)}, {n_seeds} seeds, best trials",
+            )
         )
     if groups.pruned:
         handles.append(Line2D([], [], color="0.3", marker="x", ls="", label="pruned: stopped here"))
@@ -712,7 +740,7 @@ def paper_figure(
             by = best[vcol].to_numpy(dtype=float)
             ax_a.plot(bx[order], by[order], "o-", color="tab:blue", lw=1.8, label="best per value")
             if ci is not None:
-                _error_bars(ax_a, bx, by, best[ci[0]], best[ci[1]], "tab:blue")
+                _error_bars(ax_a, bx, best, ci, "tab:blue")
             if labels is not None:
                 ax_a.set_xticks(range(len(labels)))
                 ax_a.set_xticklabels(labels, rotation=20, ha="right")
@@ -726,14 +754,7 @@ def paper_figure(
             run = ok[vcol].cummax() if direction == "maximize" else ok[vcol].cummin()
             ax_a.step(ok["number"], run, where="post", color="tab:red", label="best so far")
             if ci is not None:
-                _error_bars(
-                    ax_a,
-                    ok["number"].to_numpy(float),
-                    ok[vcol].to_numpy(float),
-                    ok[ci[0]],
-                    ok[ci[1]],
-                    "0.5",
-                )
+                _error_bars(ax_a, ok["number"].to_numpy(float), ok, ci, "0.5")
             ax_a.set_xlabel("trial number")
             ax_a.set_title("(a) optimization history")
         ax_a.set_ylabel(metric_label(objective_name))
@@ -749,8 +770,9 @@ def paper_figure(
         fig.text(
             0.01,
             -0.02,
-            "Points are means over seeds; error bars and bands: 95 % t-interval over seeds "
-            "(mean ± t·s/√n, harness.study.summary.seed_interval).",
+            "Dots and lines: means over seeds (the objective); ticks with bars and bands: the "
+            "seeds' median and its order-statistic interval, at the level the seeds reach "
+            "(harness.claims.intervals.seed_interval).",
             fontsize=7,
             color="0.3",
         )
@@ -945,8 +967,9 @@ def render_study_plots(
     spec : StudySpec, optional
         Shorthand: supplies ``space``, ``roles`` and ``objective_names`` where not given.
     trials : DataFrame, optional
-        The sweep's trials table (``harness.study.summary.trials_table``): its per-seed 95 %
-        t-intervals become error bars in the axis, isolation and paper figures.
+        The sweep's trials table (``harness.study.summary.trials_table``): its per-seed
+        intervals (median and order-statistic interval) become error bars in the axis,
+        isolation and paper figures.
     seed_curves : DataFrame, optional
         Per-seed per-epoch records (:func:`seed_curves_frame`): interval bands on the curves.
     title : str, optional

@@ -196,6 +196,7 @@ class SweepRunner:
         timeout: float | None = None,
         ledger_dir: str | Path | None = None,
         plots: bool = True,
+        system_metrics: bool = False,
         stack: bool | None = None,
         cache: bool = True,
         cache_dir: str | Path | None = None,
@@ -224,6 +225,7 @@ class SweepRunner:
         self.timeout = timeout if timeout is not None else spec.timeout
         self.ledger = Ledger(ledger_dir or default_ledger_dir(spec.name))
         self.plots = plots
+        self.system_metrics = system_metrics
         self.stack, self.stack_why = self._stacking(stack)
         # finished runs reused (harness.runcache); a pruned study's runs depend on the others
         if cache_dir is None:
@@ -232,7 +234,8 @@ class SweepRunner:
         self._lock = threading.RLock()
         self._in_flight: dict[int, dict[str, Any]] = {}
         self._best_model: tuple[float, int, dict[str, Any], bytes] | None = None
-        self.lease: DriverLease | None = None
+        # this driver's lease on the study (set when run() opens it)
+        self.lease: DriverLease = None  # type: ignore[assignment]
         #: trials whose record a resume completed, and why some could not be
         self.repaired: list[int] = []
         self.repair_warnings: list[str] = []
@@ -706,6 +709,7 @@ class SweepRunner:
             data_dir=self.data_dir,
             blas_threads=blas.threads,
             keep_weights=self.log_models != "none",
+            system_metrics=self.system_metrics,
             stack=self.stack,
             driver_host=socket.gethostname(),
             driver_pid=os.getpid(),
@@ -956,7 +960,7 @@ class SweepRunner:
         # one store transaction for every metric and tag of the trial
         tracker.log_batch(
             run_id,
-            metrics=tracker.history_rows(records, telemetry="ends") + final,
+            metrics=tracker.history_rows(records, telemetry="ends") + final + outcome.system,
             tags=tags,
             timestamp=timestamp,
         )
@@ -1375,6 +1379,8 @@ def run_sweep(spec: Any, **kwargs: Any) -> SweepResult:
         Which trials get their trained model logged as a pyfunc model.
     n_trials, timeout : optional
         Override the study file's budget.
+    system_metrics : bool
+        Sample CPU and memory in each trial's worker (``system/...`` metrics of the trial run).
     """
     return SweepRunner(spec, **kwargs).run()
 

@@ -113,7 +113,9 @@ def make_storage(url: str, *, heartbeat: bool = False) -> Any:
 
     # two first-ever drivers would both create Optuna's tables; Optuna's heartbeat (what
     # harness.study.lease reads for drivers on other hosts) is recorded by the driver
-    with storage_lock(url, "optuna-schema"):
+    with storage_lock(url, "optuna-schema"), warnings.catch_warnings():
+        # heartbeat_interval is "experimental" in Optuna 5: the warning is noise on every sweep
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine_kwargs,

@@ -42,6 +42,7 @@ class TrialTask:
     data_dir: str | None = None
     blas_threads: int = 1
     keep_weights: bool = True
+    system_metrics: bool = False  # sample CPU and memory while training (--system-metrics)
     #: train the replicates as one stacked model when the model allows (harness.train.StackedTrainer)
     stack: bool = False
     #: the replicate index of each config (default 0, 1, ...): the driver leaves out the
@@ -79,6 +80,8 @@ class TrialOutcome:
     intermediate: dict[int, float] = field(default_factory=dict)
     wall_time_s: float = 0.0
     pid: int = 0
+    #: ``(metric, value, step)`` system samples of the worker (harness.sysmetrics), if asked
+    system: list[tuple[str, float, int]] = field(default_factory=list)
     #: how many replicates trained stacked (0: unstacked), and why not when asked to
     stacked: int = 0
     stack_note: str = ""
@@ -192,6 +195,11 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
     outcome = TrialOutcome(
         number=task.number, trial_id=task.trial_id, state="complete", reason="", pid=os.getpid()
     )
+    sampler = None
+    if task.system_metrics:
+        from harness.sysmetrics import SystemSampler
+
+        sampler = SystemSampler().start()
     with threadpool_limits(limits=task.blas_threads, user_api="blas"):
         try:
             _run_replicates(task, outcome)
@@ -199,6 +207,8 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
             outcome.state = "failed"
             outcome.reason = f"{type(exc).__name__}: {exc}"
             outcome.reason += "\n" + "".join(traceback.format_exc(limit=8))
+    if sampler is not None:
+        outcome.system = sampler.stop()
     outcome.wall_time_s = time.perf_counter() - t0
     return outcome
 

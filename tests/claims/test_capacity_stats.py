@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from harness.claims import STATISTICS, ClaimError, Outcome, Verdict, evaluate_claim
-from harness.claims.resampling import GroupedMeasures, bootstrap_indices, percentile_ci
+from harness.claims.resampling import GroupedMeasures
 from harness.claims.spec import parse_claim
 
 from .synth import grid_tables
@@ -91,31 +91,45 @@ def test_top_k_share_counts_the_filter_among_the_k_best():
     assert STATISTICS.build(dict(spec, k=0)).validate()[0][0] == "k"
 
 
-def test_group_bootstrap_gives_a_nonzero_interval_for_one_run_per_trial():
-    rng = np.random.default_rng(0)
-    lrs = 10 ** rng.uniform(-6, -2, size=40)
-    vals = np.clip(0.2 * (np.log10(lrs) + 6) + rng.normal(0, 0.05, 40), 0, 1)
-    data = table({(lr,): [v] for lr, v in zip(lrs, vals)}, ["lr"])
+def _engine_interval(stat, data):
+    """What the engine does: the point value, then the per-seed pass and the statistic's own
+    interval (``seed_interval``)."""
+    from harness.claims.engine import seed_statistic, seeds_sample
+
+    ((_, est, iv, _),) = seed_statistic(stat, seeds_sample(data), 0.95)
+    return est, iv
+
+
+def _trials(n: int, seeds: int, rng: np.random.Generator) -> GroupedMeasures:
+    lrs = 10 ** rng.uniform(-6, -2, size=n)
+    cells = {
+        (lr,): list(np.clip(0.2 * (np.log10(lr) + 6) + rng.normal(0, 0.05, seeds), 0, 1))
+        for lr in lrs
+    }
+    return table(cells, ["lr"])
+
+
+def test_group_bootstrap_gives_a_nonzero_interval_for_random_search_trials():
+    data = _trials(40, 2, np.random.default_rng(0))
     inner = {"name": "top_k_share", "measure": "m", "k": 10, "share": {"lr": {">=": 1e-3}}}
-    wrapped = STATISTICS.build({"name": "group_bootstrap", "statistic": inner, "seed": 1})
+    wrapped = STATISTICS.build(
+        {"name": "group_bootstrap", "statistic": inner, "seed": 1, "n_boot": 300}
+    )
     assert wrapped.validate() == []
     assert wrapped.measures() == ["m"] and wrapped.filter_params() == {"lr"}
-    pt = wrapped.compute(data.point()).values[0, 0]
-    assert pt == pytest.approx(point(inner, data))
-    idx = bootstrap_indices(1, 200, np.random.default_rng(2))
-    plain = STATISTICS.build(inner).compute(data.sample(idx)).values[:, 0]
-    assert np.ptp(plain) == 0  # one replicate: the seed bootstrap alone has no spread
-    draws = wrapped.compute(data.sample(idx)).values[:, 0]
-    lo, hi, undefined = percentile_ci(draws)
-    assert undefined == 0 and lo < pt <= hi and hi - lo > 0.1
-    again = wrapped.compute(data.sample(idx)).values[:, 0]
-    np.testing.assert_array_equal(draws, again)  # seeded: reports reproduce
+    est, iv = _engine_interval(wrapped, data)
+    assert est == pytest.approx(point(inner, data))
+    assert iv.method == "group_bootstrap" and "bootstrap over 40 groups" in iv.label()
+    assert iv.low < est <= iv.high and iv.high - iv.low > 0.1
+    est2, iv2 = _engine_interval(wrapped, data)
+    assert (est2, iv2.low, iv2.high) == (est, iv.low, iv.high)  # seeded: reports reproduce
     spear = {"name": "spearman", "measure": "m", "x": "lr"}
-    sw = STATISTICS.build({"name": "group_bootstrap", "statistic": spear})
-    lo, hi, _ = percentile_ci(sw.compute(data.sample(idx)).values[:, 0])
-    assert 0.5 < lo < hi <= 1.0
+    sw = STATISTICS.build({"name": "group_bootstrap", "statistic": spear, "n_boot": 200})
+    _, siv = _engine_interval(sw, data)
+    assert 0.5 < siv.low < siv.high <= 1.0
     bad = STATISTICS.build({"name": "group_bootstrap", "statistic": {"name": "nope"}})
     assert bad.validate()[0][0] == "statistic"
+    assert STATISTICS.build({"name": "group_bootstrap", "statistic": inner, "n_boot": 5}).validate()
 
 
 @pytest.mark.slow
@@ -124,17 +138,18 @@ def test_group_bootstrap_interval_covers_at_its_level():
     # the truth: 60 % of all trials have the property and values are independent of it, so the
     # expected share among the top k equals 0.6
     covered, n_sim = 0, 100
-    idx = bootstrap_indices(1, 400, np.random.default_rng(5))
     for s in range(n_sim):
         rng = np.random.default_rng(100 + s)
         flag = rng.random(60) < 0.6
-        vals = rng.normal(size=60)
-        data = table({(i, int(f)): [v] for i, (f, v) in enumerate(zip(flag, vals))}, ["i", "f"])
+        cells = {(i, int(f)): list(rng.normal(size=2)) for i, f in enumerate(flag)}
+        data = table(cells, ["i", "f"])
         inner = {"name": "top_k_share", "measure": "m", "k": 20, "share": {"f": 1}}
-        st = STATISTICS.build({"name": "group_bootstrap", "statistic": inner, "seed": s})
-        lo, hi, _ = percentile_ci(st.compute(data.sample(idx)).values[:, 0])
-        covered += lo <= 0.6 <= hi
-    assert covered / n_sim >= 0.85  # nominal 95 %; a 0-width interval would cover ~never
+        st = STATISTICS.build(
+            {"name": "group_bootstrap", "statistic": inner, "seed": s, "n_boot": 300}
+        )
+        _, iv = _engine_interval(st, data)
+        covered += iv.low <= 0.6 <= iv.high
+    assert covered / n_sim >= 0.85  # nominal 95 %; a seed-only interval would cover far less
 
 
 def test_group_share_counts_groups_meeting_a_condition():

@@ -18,12 +18,12 @@ from harness.terminal import OverallProgress, configure
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _sweep(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _harness(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     shutil.copy(REPO / "studies" / "smoke.yaml", tmp_path / "smoke.yaml")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.run(
-        [sys.executable, "-m", "harness", "sweep", "smoke.yaml", "--n-trials", "2", *extra],
+        [sys.executable, "-m", "harness", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -33,7 +33,7 @@ def _sweep(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_sweep_shows_only_its_own_lines_and_each_update_once(tmp_path):
-    proc = _sweep(tmp_path)
+    proc = _harness(tmp_path, "sweep", "smoke.yaml", "--n-trials", "2")
     assert proc.returncode == 0, proc.stderr
     err = proc.stderr
     # a fresh store: MLflow would say "Creating initial MLflow database tables..." at INFO
@@ -47,10 +47,29 @@ def test_a_sweep_shows_only_its_own_lines_and_each_update_once(tmp_path):
     assert "sweep 'smoke'" in err.splitlines()[0]
 
 
-def test_verbose_shows_the_libraries_lines(tmp_path):
-    proc = _sweep(tmp_path, "--verbose", "--no-progress")
-    assert proc.returncode == 0, proc.stderr
-    assert "INFO mlflow" in proc.stderr
+def test_verbose_lets_the_libraries_speak(monkeypatch):
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    configure(verbose=True)
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "INFO"
+    assert logging.getLogger("mlflow").getEffectiveLevel() == logging.INFO
+    assert logging.getLogger("py.warnings").filters == []
+    configure(verbose=False)
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING"
+    assert logging.getLogger("mlflow.store.db.utils").getEffectiveLevel() == logging.WARNING
+    # a warning raised inside MLflow is dropped even under MLflow's own "once" filter
+    record = logging.LogRecord(
+        "py.warnings",
+        logging.WARNING,
+        "",
+        0,
+        "%s",
+        ("/x/site-packages/mlflow/pyfunc/utils/data_validation.py:187: UserWarning: hints\n",),
+        None,
+    )
+    (noise_filter,) = logging.getLogger("py.warnings").filters
+    assert not noise_filter.filter(record)
+    record.args = ("/repo/harness/study/storage.py:80: UserWarning: SQLite locks\n",)
+    assert noise_filter.filter(record)  # the harness's own warnings still show
 
 
 def test_harness_warnings_go_through_logging(capsys):

@@ -196,3 +196,27 @@ def test_stacking_is_chosen_only_where_it_pays():
     assert stacking_pays(10, 1, digits) and stacking_pays(3, 512, digits)
     assert stacking_pays(10, 8, big) and not stacking_pays(10, 512, big)
     assert not stacking_pays(1, 8, digits)  # one replicate: nothing to share
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batch_one_steps_equal_the_unstacked_ones(dtype):
+    layers = [{"name": "dense", "units": 6}, "relu", {"name": "dense", "units": 3}]
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20, R, 1, D))
+    T = rng.integers(0, 3, size=(20, R, 1))
+    ref = _nets(layers, dtype=dtype)
+    opts = [OPTIMIZERS.build("momentum") for _ in range(R)]
+    for k in range(20):
+        for r in range(R):
+            ref[r].train_step(X[k, r], T[k, r], opts[r])
+    stack = StackedSequential(_nets(layers, dtype=dtype))
+    opt = OPTIMIZERS.build("momentum")
+    for k in range(20):
+        stack.train_step(X[k], T[k], opt)
+    stack.write_back()
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    for r in range(R):
+        a, b = stack.nets[r]._flat_params, ref[r]._flat_params
+        assert np.max(np.abs(a - b)) <= tol * np.max(np.abs(b))
+    x, t = _batch()
+    check_stacked_gradients(_nets(layers), x[:, :1], t[:, :1])

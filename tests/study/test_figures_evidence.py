@@ -12,6 +12,7 @@ from harness.study.plots import (
     _Axis,
     _seed_band,
     curve_groups,
+    interval_label,
     metric_label,
     paper_figure,
     with_seed_intervals,
@@ -40,13 +41,17 @@ def test_seed_intervals_join_the_trials_by_number():
     trials = pd.DataFrame(
         {
             "number": [2, 0, 1],
+            "seeds/val/accuracy/median": [0.6, 0.5, 0.7],
             "seeds/val/accuracy/ci_low": [0.55, 0.4, 0.65],
             "seeds/val/accuracy/ci_high": [0.65, 0.6, 0.75],
+            "seeds/val/accuracy/ci_level": [0.75, 0.75, 0.75],
         }
     )
     df = with_seed_intervals(_frame(), trials, ["val/accuracy"])
     assert df["ci_low_0"].tolist()[:3] == [0.4, 0.65, 0.55]
+    assert df["median_0"].tolist()[:3] == [0.5, 0.7, 0.6]
     assert np.isnan(df["ci_low_0"].iloc[3])
+    assert interval_label(df["ci_level_0"]).endswith("(75% level)")
 
 
 def test_curves_are_grouped_by_the_scientific_parameter_with_the_best_of_each():
@@ -72,15 +77,18 @@ def test_the_band_is_the_seed_interval_at_every_epoch():
     band = _seed_band(seeds, 1, "val/accuracy")
     for e in range(3):
         values = seeds[seeds["epoch"] == e]["val/accuracy"].tolist()
-        _mean, _, low, high = seed_interval(values)
+        med, iv = seed_interval(values, (0.0, 1.0))
         got = band[band["epoch"] == e].iloc[0]
-        assert (got["low"], got["high"], got["n"]) == (low, high, 4)
+        assert (got["median"], got["low"], got["high"], got["n"]) == (med, iv.low, iv.high, 4)
+        assert got["level"] == iv.level < 0.95  # 4 seeds reach 87.5 %, and the label says so
     assert _seed_band(seeds[seeds["replicate"] == 0], 1, "val/accuracy") is None  # one seed
 
 
 def test_the_paper_figure_renders_with_intervals(tmp_path):
     df = _frame().assign(ci_low_0=[0.4, 0.6, 0.5, math.nan, math.nan])
     df["ci_high_0"] = df["ci_low_0"] + 0.2
+    df["median_0"] = df["ci_low_0"] + 0.1
+    df["ci_level_0"] = 0.75
     curves = pd.DataFrame(
         [
             {"trial": t, "epoch": e, "val/accuracy": 0.3 + 0.1 * e}
