@@ -1,4 +1,4 @@
-"""The ``scatter`` claim figure: one point per run over two parameters, colored by a measure.
+"""The ``scatter`` claim figure: one point per (x, y) cell, colored by a measure (median over seeds).
 
 The book's random-search figure (``hyperparameter_optimization.py``) plots every trial at its
 (learning rate, weight decay) with its validation accuracy; a random search has one run per
@@ -8,7 +8,7 @@ value) cannot show::
     - {name: scatter, x: train.optimizer.lr, y: train.weight_decay, measure: val_acc,
        logx: true, logy: true, top: 10}
 
-``top: k`` rings the k best runs (``mode`` says which end is best).
+``top: k`` rings the k best cells (``mode`` says which end is best).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ __all__ = ["Scatter"]
 
 @FIGURES.register("scatter")
 class Scatter(ClaimFigure):
-    """Each run at (``x``, ``y``), colored by ``measure``; the ``top`` best runs ringed."""
+    """Each (``x``, ``y``) cell colored by the median of ``measure``; the ``top`` best ringed."""
 
     def __init__(
         self,
@@ -81,9 +81,11 @@ class Scatter(ClaimFigure):
         if not len(df) or any(c not in df.columns for c in cols):
             _no_data(ax, f"no runs with {', '.join(cols)}")
             return fig
-        xs = df[self.x].to_numpy(dtype=float)
-        ys = df[self.y].to_numpy(dtype=float)
-        vs = df[self.measure].to_numpy(dtype=float)
+        # one point per (x, y) cell: the median over its seeds (a trial of a random search)
+        cell = df[cols].astype(float).groupby([self.x, self.y], as_index=False).median()
+        xs = cell[self.x].to_numpy(dtype=float)
+        ys = cell[self.y].to_numpy(dtype=float)
+        vs = cell[self.measure].to_numpy(dtype=float)
         ok = np.isfinite(xs) & np.isfinite(ys) & np.isfinite(vs)
         if not ok.any():
             _no_data(ax, f"no finite values of {self.measure}")
@@ -102,7 +104,7 @@ class Scatter(ClaimFigure):
                 facecolors="none",
                 edgecolors="red",
                 linewidths=1.5,
-                label=f"{len(best)} best runs",
+                label=f"{len(best)} best",
             )
             ax.legend(fontsize="small", loc="best")
         if self.logx:
@@ -114,5 +116,7 @@ class Scatter(ClaimFigure):
         _suptitle(
             fig, title or f"{ctx.measure_label(self.measure)} per run over {self.x} × {self.y}"
         )
-        _caption(fig, f"one point per run ({int(ok.sum())} runs); color: {self.measure}")
+        _caption(
+            fig, f"one point per {self.x} × {self.y} cell ({int(ok.sum())}): median over its seeds"
+        )
         return fig
