@@ -62,3 +62,4 @@ def test_reproduce_all_at_the_tiny_budget(tmp_path, monkeypatch, tracking_uri):
         assert r.report_html.is_file()
     book = json.loads((index.parent / "index.json").read_text(encoding="utf-8"))
     assert {c["claim"] for c in book["claims"]} == set(list_claims())
+    assert book["catalogue_missing"] == []  # every catalogue id has a check
