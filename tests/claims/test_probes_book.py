@@ -99,3 +99,14 @@ def test_demo_reproduces_only_the_three_headline_claims(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "_reproduce", lambda args, argv, ids: got.extend(ids) or 0)
     assert cli.main(["demo", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]) == 0
     assert got == list(cli.DEMO_CLAIMS) == ["batch_size", "mse_vs_ce", "sigmoid_vs_relu"]
+
+
+def test_the_shipped_claims_have_a_check_for_every_catalogue_id():
+    """The book's coverage line over every shipped claim: no catalogue id without a check."""
+    from harness.claims import list_claims
+    from harness.claims.book import CATALOGUE_IDS, _catalogue_ids
+
+    checks = [{"check": c.id} for cid in list_claims() for c in load_claim(cid).checks]
+    covered = _catalogue_ids(checks)
+    assert [i for i in CATALOGUE_IDS if i not in covered] == []
+    assert "X3" in _catalogue_ids([{"check": "X3_params"}])

@@ -10,7 +10,11 @@ import json
 import pytest
 
 from harness.claims import list_claims, load_claim
+from harness.claims.outcome import Outcome
 from harness.study.spec import parse_study
+
+# verdicts, and the outcomes a check may report instead (ill-posed, not falsifiable as worded)
+VERDICTS = {"supported", "refuted", "conditional", "inconclusive"} | {o.value for o in Outcome}
 
 
 @pytest.mark.parametrize("claim_id", list_claims())
@@ -58,7 +62,8 @@ def test_reproduce_all_at_the_tiny_budget(tmp_path, monkeypatch, tracking_uri):
     for r in results:
         claim = load_claim(r.claim_id, budget="tiny")
         assert set(r.verdicts) == {c.id for c in claim.checks}, r.claim_id
-        assert set(r.verdicts.values()) <= {"supported", "refuted", "conditional", "inconclusive"}
+        assert set(r.verdicts.values()) <= VERDICTS, r.claim_id
         assert r.report_html.is_file()
     book = json.loads((index.parent / "index.json").read_text(encoding="utf-8"))
     assert {c["claim"] for c in book["claims"]} == set(list_claims())
+    assert book["catalogue_missing"] == []  # every catalogue id has a check
