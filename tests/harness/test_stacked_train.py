@@ -208,9 +208,9 @@ def test_claim_protocols_that_feed_a_timing_measure_train_unstacked():
 
     claim = load_claim("batch_size", budget="quick")
     timing = timing_protocols(claim)
-    # B2 reads throughput from `timing`; B4 reads time to target from shared_lr and fastest_lr,
-    # which evaluate the runs of tuned_lr (reuse): those must be timed too
-    assert timing == {"timing", "shared_lr", "fastest_lr", "tuned_lr"}
+    # B2 reads throughput from `timing`; B4 reads time to target from fixed_lr (which evaluates
+    # the runs of tuned_lr: reuse, so those must be timed too) and sqrt_lr
+    assert timing == {"timing", "fixed_lr", "sqrt_lr", "tuned_lr"}
     assert not _protocol_stacking(claim, "timing", None)
     assert not _protocol_stacking(claim, "tuned_lr", None)
     other = load_claim("mse_vs_ce", budget="quick")
