@@ -25,8 +25,6 @@ $(STAMP): pyproject.toml $(LOCK)
 
 demo: $(STAMP)  ## run the main job on embedded data: the three claim reports (quick budget)
 	$(BIN)/harness demo
-	@echo "harness is installed in $(VENV): run it as $(BIN)/harness, or put it on the PATH with"
-	@echo "  source $(BIN)/activate"
 
 test: $(STAMP)  ## run the fast test suite (slow studies excluded)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
