@@ -30,7 +30,7 @@ SECRET = "hunter2-" + uuid.uuid4().hex[:8]
         ("mysql://u:x@h/db?sslpassword=k&a=1", "mysql://u:***@h/db?sslpassword=***&a=1"),
         ("http://h:5000/?token=abc", "http://h:5000/?token=***"),
         ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
-        ("journal:///tmp/s.journal", "journal:///tmp/s.journal"),
+        ("journal://mlruns/optuna/studies.journal", "journal://mlruns/optuna/studies.journal"),
         ("run --storage 'postgresql://a:b@h/d' x", "run --storage 'postgresql://a:***@h/d' x"),
     ],
 )
