@@ -204,6 +204,33 @@ def _protocol_stacking(claim: Any, protocol: str, stack: bool | None) -> bool:
     return bool(wanted) and protocol not in timing_protocols(claim)
 
 
+def reproduce_command(
+    claim_id: str,
+    *,
+    budget: str,
+    jobs: int,
+    blas_threads: int | None = None,
+    stack: bool | None = None,
+    cache: bool = True,
+) -> str:
+    """The ``harness reproduce`` line that re-runs this claim with the same choices.
+
+    Recorded on the claim's parent run: every option that changes how the runs are trained
+    (BLAS threads, stacking) or whether they are trained at all (the run cache) is in it.
+
+    >>> reproduce_command("batch_size", budget="quick", jobs=2, blas_threads=1, stack=False)
+    'harness reproduce batch_size --budget quick --jobs 2 --blas-threads 1 --no-stack'
+    """
+    parts = ["harness", "reproduce", claim_id, "--budget", budget, "--jobs", str(jobs)]
+    if blas_threads is not None:
+        parts += ["--blas-threads", str(blas_threads)]
+    if stack is False:
+        parts.append("--no-stack")
+    if not cache:
+        parts.append("--no-cache")
+    return " ".join(parts)
+
+
 def reproduce_claim(
     claim_id: str,
     *,
@@ -252,7 +279,9 @@ def reproduce_claim(
     t0 = time.perf_counter()
     claim = load_claim(claim_id, budget=budget)
     check_probe_claim(claim)
-    command = command or f"harness reproduce {claim.id} --budget {budget} --jobs {jobs}"
+    command = command or reproduce_command(
+        claim.id, budget=budget, jobs=jobs, blas_threads=blas_threads, stack=stack, cache=cache
+    )
     tracker = Tracker(tracking_uri)
     experiment = f"claim-{claim.id}"
     experiment_id = tracker.experiment(

@@ -109,6 +109,7 @@ def test_reproduce_a_tiny_claim_end_to_end(claim_file, tmp_path, tracking_uri):
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["verdict.T1"] == verdict
+    assert parent.data.tags["command"] == "harness reproduce tiny_lr --budget quick --jobs 2"
     assert "report/report.html" in {
         a.path for a in client.list_artifacts(result.parent_run_id, "report")
     }
@@ -146,3 +147,23 @@ def test_reproduce_a_tiny_claim_end_to_end(claim_file, tmp_path, tracking_uri):
     outcome = json.loads((result.report_md.parent / "outcome.json").read_text())
     estimate = outcome["checks"][0]["protocols"]["shared"]["conditions"][0]["estimate"]
     assert estimate == pytest.approx(final[0.5] - final[0.0001])
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, {"blas_threads": None, "no_stack": False, "no_cache": False}),
+        (
+            {"blas_threads": 1, "stack": False, "cache": False},
+            {"blas_threads": 1, "no_stack": True, "no_cache": True},
+        ),
+    ],
+)
+def test_the_recorded_command_parses_back_to_the_same_choices(options, expected):
+    from harness.cli import build_parser
+    from harness.reproduce import reproduce_command
+
+    line = reproduce_command("batch_size", budget="full", jobs=3, **options)
+    args = build_parser().parse_args(line.split()[1:])
+    assert (args.claims, args.budget, args.jobs) == (["batch_size"], "full", 3)
+    assert {k: getattr(args, k) for k in expected} == expected
