@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -182,6 +182,10 @@ class _OverXCondition(_Sided):
 class LargestX(_OverXCondition):
     """The largest ``x`` whose center of ``measure`` meets ``condition`` (module docstring)."""
 
+    #: which of the ``x`` meeting the condition: the last (largest) or, in
+    #: :class:`~harness.claims.smallest_x.SmallestX`, the first (smallest)
+    pick: ClassVar[Literal["first", "last"]] = "last"
+
     def __init__(
         self,
         *,
@@ -229,22 +233,31 @@ class LargestX(_OverXCondition):
         xs, ok = got
         K = len(xs)
         any_ok = np.asarray(ok.any(axis=1), dtype=bool)
-        last = K - 1 - np.argmax(ok[:, ::-1], axis=1)  # index of the last True per draw
+        if self.pick == "first":
+            at = np.argmax(ok, axis=1)  # index of the first True per draw (0 where none)
+        else:
+            at = K - 1 - np.argmax(ok[:, ::-1], axis=1)  # index of the last True per draw
         if self.report == "x":
-            vals = np.asarray(xs, dtype=float)[last]
+            vals = np.asarray(xs, dtype=float)[at]
         else:
             _, rc = _x_centers(sample, self.report, self.x, mask, self.center)
-            vals = rc[np.arange(rc.shape[0]), last]
+            vals = rc[np.arange(rc.shape[0]), at]
         out = np.where(any_ok, vals, none)
         if sample.n_draws == 1:
-            extra[f"{tag}largest_x"] = (
-                float(np.asarray(xs, dtype=float)[last[0]]) if any_ok[0] else None
+            extra[f"{tag}{self._word}_x"] = (
+                float(np.asarray(xs, dtype=float)[at[0]]) if any_ok[0] else None
             )
             extra[f"{tag}x_meeting"] = [float(x) for x, m in zip(xs, ok[0]) if m]
         return out
 
+    @property
+    def _word(self) -> str:
+        return "smallest" if self.pick == "first" else "largest"
+
     def describe(self) -> str:
-        what = f"largest {self.x} with {self.center} {self.measure} {_cond_text(self.condition)}"
+        what = (
+            f"{self._word} {self.x} with {self.center} {self.measure} {_cond_text(self.condition)}"
+        )
         if self.report != "x":
             what = f"{self.center} {self.report} at the {what}"
         return self._sides_text(what) + self._suffix()
