@@ -52,8 +52,10 @@ from harness.claims.resampling import Sample, center
 from harness.claims.statistics import (
     STATISTICS,
     Statistic,
+    _filter_mask,
     _OverX,
     _problem,
+    _sides_params,
     _x_centers,
     safe_diff,
     safe_ratio,
@@ -108,11 +110,7 @@ class _Sided(Statistic):
     condition: Mapping[str, Any]
 
     def filter_params(self) -> set[str]:
-        out = super().filter_params()
-        for side in (self.a, self.b):
-            if side is not None:
-                out |= parse_where(side).params
-        return out
+        return super().filter_params() | _sides_params(self.a, self.b)
 
     def validate(self) -> list[tuple[str, Any, str]]:
         out = super().validate() + _condition_problems(self.condition)
@@ -138,7 +136,7 @@ class _Sided(Statistic):
         return float(self.condition["value"])
 
     def _side(self, sample: Sample, mask: np.ndarray, side: Any) -> np.ndarray:
-        return mask & parse_where(side).mask(sample.data.groups)
+        return mask & _filter_mask(sample.data, side)
 
     def _combine(self, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
         return safe_ratio(va, vb) if self.compare == "ratio" else safe_diff(va, vb)
