@@ -35,7 +35,15 @@ from harness.claims.errors import ClaimError
 from harness.claims.filters import parse_where
 from harness.claims.intervals import Interval
 from harness.claims.resampling import GroupedMeasures, Sample, center, percentile_ci
-from harness.claims.statistics import STATISTICS, Statistic, StatValue, safe_diff, safe_ratio
+from harness.claims.statistics import (
+    STATISTICS,
+    Statistic,
+    StatValue,
+    _filter_mask,
+    _sides_params,
+    safe_diff,
+    safe_ratio,
+)
 from harness.claims.verdicts import Rule
 from harness.seeding import derive_seed
 from models.registry import SpecError, UnknownNameError
@@ -48,10 +56,6 @@ def _group_centers(sample: Sample, measure: str, mask: np.ndarray, how: str) -> 
     """Center over seeds of every masked group: shape ``(B, n_masked)``."""
     v = sample.values(measure)[:, mask, :]
     return np.asarray(center(v, how, axis=2), dtype=float)
-
-
-def _filter_mask(data: GroupedMeasures, spec: Any) -> np.ndarray:
-    return parse_where(spec).mask(data.groups)
 
 
 def _filter_problems(name: str, spec: Any, required: bool = True) -> list[tuple[str, Any, str]]:
@@ -127,11 +131,7 @@ class BestOf(Statistic):
         return out
 
     def filter_params(self) -> set[str]:
-        out = super().filter_params()
-        for side in (self.a, self.b):
-            if side is not None:
-                out |= parse_where(side).params
-        return out
+        return super().filter_params() | _sides_params(self.a, self.b)
 
     def _best(
         self, sample: Sample, mask: np.ndarray, extra: dict[str, Any], tag: str
@@ -335,10 +335,7 @@ class DiffOfDiffs(Statistic):
         return out
 
     def filter_params(self) -> set[str]:
-        out = super().filter_params()
-        for k in ("a", "b", "c", "d"):
-            out |= parse_where(getattr(self, k)).params
-        return out
+        return super().filter_params() | _sides_params(self.a, self.b, self.c, self.d)
 
     def stratum(self, sample: Sample, mask: np.ndarray, extra: dict[str, Any]) -> np.ndarray:
         vals = {}

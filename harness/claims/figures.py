@@ -37,6 +37,7 @@ from harness.claims.filters import (
 )
 from harness.claims.intervals import seed_interval
 from harness.claims.measures import layer_columns
+from harness.claims.results import RUN_KEYS
 from models.base import Component
 from models.registry import Registry
 
@@ -175,6 +176,12 @@ class ClaimFigure(Component):
         if self.where is None:
             return frame
         return frame[parse_where(self.where).mask(frame)]
+
+    def _curves(self, ctx: FigureContext, protocol: str, hue: str) -> pd.DataFrame:
+        """The protocol's per-epoch records of the runs passing ``where``, with their ``hue``."""
+        d = ctx.protocols[protocol]
+        runs = self._frame(d.measures)
+        return d.table.curves.merge(runs[[*RUN_KEYS, hue]], on=list(RUN_KEYS))
 
 
 def _runs_frame(ctx: FigureContext, protocols: Sequence[str]) -> pd.DataFrame:
@@ -416,14 +423,10 @@ class Curves(ClaimFigure):
 
         fig, axes = _figure(ncols=len(protocols))
         for ax, p in zip(axes[0], protocols):
-            d = ctx.protocols[p]
-            runs = self._frame(d.measures)
-            keys = ["protocol", "trial", "replicate"]
-            if self.metric not in d.table.curves.columns:
+            if self.metric not in ctx.protocols[p].table.curves.columns:
                 _no_data(ax, f"{self.metric} not recorded")
                 continue
-            cur = d.table.curves.merge(runs[[*keys, self.hue]], on=keys)
-            cur = cur[["epoch", self.metric, self.hue]].copy()
+            cur = self._curves(ctx, p, self.hue)[["epoch", self.metric, self.hue]].copy()
             hkeys = [value_key(v) for v in cur[self.hue]]
             order = sort_keys(hkeys)
             cur["_hue"] = [value_label(k) for k in hkeys]

@@ -81,6 +81,20 @@ def _problem(name: str, value: Any, allowed: str) -> tuple[str, Any, str]:
     return (name, value, allowed)
 
 
+def _filter_mask(data: GroupedMeasures, side: Any) -> np.ndarray:
+    """The groups that pass the group filter ``side`` (``a``, ``b``... of a statistic)."""
+    return parse_where(side).mask(data.groups)
+
+
+def _sides_params(*sides: Any) -> set[str]:
+    """The parameters the group filters ``sides`` filter on (None: a side not given)."""
+    out: set[str] = set()
+    for side in sides:
+        if side is not None:
+            out |= parse_where(side).params
+    return out
+
+
 class Statistic(Component):
     """Base: ``where``/``by``/``reduce`` handling around :meth:`stratum`.
 
@@ -258,7 +272,7 @@ class _TwoGroup(Statistic):
 
     def _side_mask(self, data: GroupedMeasures, side: Any) -> np.ndarray:
         if self.param is None:
-            return parse_where(side).mask(data.groups)
+            return _filter_mask(data, side)
         keys = data.keys(self.param)
         if side in ("<min>", "<max>"):
             nums = [k for k in keys if is_numeric_key(k)]

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -52,8 +52,10 @@ from harness.claims.resampling import Sample, center
 from harness.claims.statistics import (
     STATISTICS,
     Statistic,
+    _filter_mask,
     _OverX,
     _problem,
+    _sides_params,
     _x_centers,
     safe_diff,
     safe_ratio,
@@ -108,11 +110,7 @@ class _Sided(Statistic):
     condition: Mapping[str, Any]
 
     def filter_params(self) -> set[str]:
-        out = super().filter_params()
-        for side in (self.a, self.b):
-            if side is not None:
-                out |= parse_where(side).params
-        return out
+        return super().filter_params() | _sides_params(self.a, self.b)
 
     def validate(self) -> list[tuple[str, Any, str]]:
         out = super().validate() + _condition_problems(self.condition)
@@ -138,7 +136,7 @@ class _Sided(Statistic):
         return float(self.condition["value"])
 
     def _side(self, sample: Sample, mask: np.ndarray, side: Any) -> np.ndarray:
-        return mask & parse_where(side).mask(sample.data.groups)
+        return mask & _filter_mask(sample.data, side)
 
     def _combine(self, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
         return safe_ratio(va, vb) if self.compare == "ratio" else safe_diff(va, vb)
@@ -181,6 +179,10 @@ class _OverXCondition(_Sided):
 @STATISTICS.register("largest_x")
 class LargestX(_OverXCondition):
     """The largest ``x`` whose center of ``measure`` meets ``condition`` (module docstring)."""
+
+    #: which of the ``x`` meeting the condition: the last (largest) or, in
+    #: :class:`~harness.claims.smallest_x.SmallestX`, the first (smallest)
+    pick: ClassVar[Literal["first", "last"]] = "last"
 
     def __init__(
         self,
@@ -229,22 +231,31 @@ class LargestX(_OverXCondition):
         xs, ok = got
         K = len(xs)
         any_ok = np.asarray(ok.any(axis=1), dtype=bool)
-        last = K - 1 - np.argmax(ok[:, ::-1], axis=1)  # index of the last True per draw
+        if self.pick == "first":
+            at = np.argmax(ok, axis=1)  # index of the first True per draw (0 where none)
+        else:
+            at = K - 1 - np.argmax(ok[:, ::-1], axis=1)  # index of the last True per draw
         if self.report == "x":
-            vals = np.asarray(xs, dtype=float)[last]
+            vals = np.asarray(xs, dtype=float)[at]
         else:
             _, rc = _x_centers(sample, self.report, self.x, mask, self.center)
-            vals = rc[np.arange(rc.shape[0]), last]
+            vals = rc[np.arange(rc.shape[0]), at]
         out = np.where(any_ok, vals, none)
         if sample.n_draws == 1:
-            extra[f"{tag}largest_x"] = (
-                float(np.asarray(xs, dtype=float)[last[0]]) if any_ok[0] else None
+            extra[f"{tag}{self._word}_x"] = (
+                float(np.asarray(xs, dtype=float)[at[0]]) if any_ok[0] else None
             )
             extra[f"{tag}x_meeting"] = [float(x) for x, m in zip(xs, ok[0]) if m]
         return out
 
+    @property
+    def _word(self) -> str:
+        return "smallest" if self.pick == "first" else "largest"
+
     def describe(self) -> str:
-        what = f"largest {self.x} with {self.center} {self.measure} {_cond_text(self.condition)}"
+        what = (
+            f"{self._word} {self.x} with {self.center} {self.measure} {_cond_text(self.condition)}"
+        )
         if self.report != "x":
             what = f"{self.center} {self.report} at the {what}"
         return self._sides_text(what) + self._suffix()

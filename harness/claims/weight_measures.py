@@ -42,11 +42,39 @@ _HOW = ("mean", "median", "min", "max")
 
 
 class _RecordedLayerStat(LayerStat):
-    """A :class:`LayerStat` whose prefix follows from ``stat``; ``epoch`` defaults to ``last``."""
+    """A :class:`LayerStat` whose prefix follows from ``stat``; ``epoch`` defaults to ``last``.
+
+    A subclass names its ``stat`` values (``_stats``), the ``train.record`` key that records
+    them (``_what``), the prefix of a ``stat`` without one (``_other_prefix``) and the default
+    reduction over layers (``_how``, taken when ``how`` is not given).
+    """
 
     _stats: ClassVar[dict[str, str]] = {}
     _what: ClassVar[str] = ""
-    stat: str
+    _other_prefix: ClassVar[str] = ""
+    _how: ClassVar[str] = "mean"
+
+    def __init__(
+        self,
+        *,
+        stat: str,
+        layers: Any = "all",
+        how: str | None = None,
+        epoch: Any = "last",
+        on_diverged: Any = None,
+        label: str | None = None,
+    ) -> None:
+        self.stat = stat
+        self.layers = layers
+        self.how = self._how if how is None else how
+        self.epoch = epoch
+        self.on_diverged = on_diverged
+        self.label = label
+        self.prefix = self._stats.get(stat) or self._other_prefix
+        self.suffix = ""
+
+    def validate(self) -> list[tuple[str, Any, str]]:
+        return self._validate_layer() + self._validate_stat() + self._validate_how()
 
     def _validate_stat(self) -> list[tuple[str, Any, str]]:
         if self.stat not in self._stats:
@@ -77,28 +105,8 @@ class WeightStat(_RecordedLayerStat):
 
     _stats: ClassVar[dict[str, str]] = {**WEIGHT_STATS, "collapse_error": ""}
     _what: ClassVar[str] = "weights"
-
-    def __init__(
-        self,
-        *,
-        stat: str,
-        layers: Any = "all",
-        how: str = "max",
-        epoch: Any = "last",
-        on_diverged: Any = None,
-        label: str | None = None,
-    ) -> None:
-        self.stat = stat
-        self.layers = layers
-        self.how = how
-        self.epoch = epoch
-        self.on_diverged = on_diverged
-        self.label = label
-        self.prefix = WEIGHT_STATS.get(stat, "w_")
-        self.suffix = ""
-
-    def validate(self) -> list[tuple[str, Any, str]]:
-        return self._validate_layer() + self._validate_stat() + self._validate_how()
+    _other_prefix: ClassVar[str] = "w_"
+    _how: ClassVar[str] = "max"
 
     def raw(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
         if self.stat == "collapse_error":
@@ -123,28 +131,8 @@ class UnitStat(_RecordedLayerStat):
 
     _stats: ClassVar[dict[str, str]] = UNIT_STATS
     _what: ClassVar[str] = "units"
-
-    def __init__(
-        self,
-        *,
-        stat: str,
-        layers: Any = "all",
-        how: str = "mean",
-        epoch: Any = "last",
-        on_diverged: Any = None,
-        label: str | None = None,
-    ) -> None:
-        self.stat = stat
-        self.layers = layers
-        self.how = how
-        self.epoch = epoch
-        self.on_diverged = on_diverged
-        self.label = label
-        self.prefix = UNIT_STATS.get(stat, "dead/")
-        self.suffix = ""
-
-    def validate(self) -> list[tuple[str, Any, str]]:
-        return self._validate_layer() + self._validate_stat() + self._validate_how()
+    _other_prefix: ClassVar[str] = "dead/"
+    _how: ClassVar[str] = "mean"
 
 
 @MEASURES.register("step_noise")

@@ -16,6 +16,7 @@ from tests.study.test_faults_crash import (
     fault_study,
     n_ledger,
     start_driver,
+    store_of,
 )
 
 
@@ -85,7 +86,7 @@ def test_a_second_driver_joins_a_running_sweep(tmp_path):
 
 
 @pytest.mark.postgres
-def test_two_drivers_on_postgresql_started_together(tmp_path):
+def test_two_drivers_on_postgresql_started_together(tmp_path, copy_of_a_migrated_store):
     if not _listening(5432):
         pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (start one to run this test)")
     pytest.importorskip("psycopg", reason="psycopg is not installed (pip install '.[distributed]')")
@@ -94,6 +95,8 @@ def test_two_drivers_on_postgresql_started_together(tmp_path):
     url = "postgresql://postgres@127.0.0.1:5432/test"
     name = f"pg-two-{uuid.uuid4().hex[:8]}"
     path = fault_study(tmp_path, name, replicates=1)
+    # the MLflow store's first-ever creation by two drivers is the test above's subject
+    copy_of_a_migrated_store(store_of(tmp_path))
     try:
         a = start_driver(tmp_path, path, "--storage", url)
         b = start_driver(tmp_path, path, "--storage", url)

@@ -1,6 +1,7 @@
 """Worker faults (issue 10, item 6): a worker killed mid-trial has its trial retried (recorded as a
 retry) and the sweep goes on; the driver never has more trials asked than workers; a SIGKILLed
-driver's workers exit within seconds."""
+driver's workers exit within seconds. Each sweep starts on a copy of a migrated MLflow store (the
+store's creation is test_faults_drivers' subject, not these)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from tests.study.test_faults_crash import (
     fault_study,
     journal_path,
     n_ledger,
+    n_running,
     start_driver,
+    store_of,
 )
 
 
@@ -48,17 +51,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _running(tmp_path: Path, name: str) -> int:
-    p = journal_path(tmp_path, name)
-    if not p.is_file():
-        return 0
-    try:
-        study = optuna.load_study(study_name=name, storage=make_storage(f"journal://{p}"))
-    except KeyError:
-        return 0  # the journal exists, the study not yet
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
-
-
 def _wait(cond, proc, timeout=180.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,11 +62,12 @@ def _wait(cond, proc, timeout=180.0):
     pytest.fail("timed out")
 
 
-def test_a_dead_worker_s_trial_is_retried_and_the_sweep_goes_on(tmp_path):
+def test_a_dead_worker_s_trial_is_retried_and_the_sweep_goes_on(tmp_path, copy_of_a_migrated_store):
     name = "worker-dies"
+    copy_of_a_migrated_store(store_of(tmp_path))
     path = fault_study(tmp_path, name, replicates=1)
     proc = start_driver(tmp_path, path)
-    _wait(lambda: n_ledger(tmp_path, name) >= 1 and _running(tmp_path, name) >= 1, proc)
+    _wait(lambda: n_ledger(tmp_path, name) >= 1 and n_running(tmp_path, name) >= 1, proc)
     workers = children_of(proc.pid)
     assert workers
     os.kill(workers[0], signal.SIGKILL)
@@ -92,20 +85,22 @@ def test_a_dead_worker_s_trial_is_retried_and_the_sweep_goes_on(tmp_path):
     assert stats["finished"] == N_TRIALS
 
 
-def test_asked_trials_never_exceed_the_workers(tmp_path):
+def test_asked_trials_never_exceed_the_workers(tmp_path, copy_of_a_migrated_store):
     name = "ask-ahead"
+    copy_of_a_migrated_store(store_of(tmp_path))
     path = fault_study(tmp_path, name, replicates=1)
     proc = start_driver(tmp_path, path)
     most = 0
     while proc.poll() is None:
-        most = max(most, _running(tmp_path, name))
+        most = max(most, n_running(tmp_path, name))
         time.sleep(0.02)
     assert proc.returncode == 0, proc.stdout.read()
     assert 1 <= most <= 2  # --jobs 2: never a trial asked that no worker runs
 
 
-def test_workers_exit_within_seconds_after_the_driver_is_killed(tmp_path):
+def test_workers_exit_within_seconds_after_the_driver_is_killed(tmp_path, copy_of_a_migrated_store):
     name = "orphan-workers"
+    copy_of_a_migrated_store(store_of(tmp_path))
     path = fault_study(tmp_path, name, replicates=1)
     proc = start_driver(tmp_path, path)
     _wait(lambda: n_ledger(tmp_path, name) >= 1, proc)

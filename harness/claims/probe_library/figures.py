@@ -23,14 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RecordProfile", "ToyPaths"]
 
-_KEYS = ["protocol", "trial", "replicate"]
-
-
-def _curves_with(ctx: FigureContext, protocol: str, hue: str, where: Any, frame: Any) -> Any:
-    d = ctx.protocols[protocol]
-    runs = frame(d.measures)
-    return d.table.curves.merge(runs[[*_KEYS, hue]], on=_KEYS)
-
 
 @FIGURES.register("toy_paths")
 class ToyPaths(ClaimFigure):
@@ -62,7 +54,7 @@ class ToyPaths(ClaimFigure):
 
         obj = OBJECTIVES.build(self.objective)
         X, Y, Z = obj.grid(160)
-        cur = [_curves_with(ctx, p, self.hue, self.where, self._frame) for p in protocols]
+        cur = [self._curves(ctx, p, self.hue) for p in protocols]
         cur = [c for c in cur if "x" in c.columns]
         if not cur:
             fig, axes = _figure()
@@ -137,7 +129,7 @@ class RecordProfile(ClaimFigure):
     def draw(self, ctx: FigureContext, protocols: Sequence[str], title: str | None) -> Figure:
         fig, axes = _figure(ncols=len(protocols))
         for ax, p in zip(axes[0], protocols):
-            cur = _curves_with(ctx, p, self.hue, self.where, self._frame)
+            cur = self._curves(ctx, p, self.hue)
             if self.metric not in cur.columns or cur[self.metric].isna().all():
                 _no_data(ax, f"{self.metric} not recorded")
                 continue
