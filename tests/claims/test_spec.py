@@ -97,6 +97,35 @@ def test_unknown_statistic_lists_the_valid_ones():
     assert "gap_to_best" in str(err)
 
 
+def test_center_mean_is_refused_on_a_verdict_statistic_and_kept_for_select():
+    raw = toy_claim()
+    raw["checks"][0]["statistic"]["center"] = "mean"
+    err = _error(raw)
+    assert err.path == "checks[0].statistic.center"
+    assert err.value == "mean"
+    assert "no interval that holds 95 % on skewed run data; use median" in err.allowed
+    # a statistic with an interval of its own (exact, for a difference of shares) is no mean
+    raw = toy_claim()
+    raw["checks"][0]["statistic"] = {
+        "name": "share_diff",
+        "measure": "m",
+        "condition": {"op": ">=", "value": 0.5},
+        "param": "x",
+        "a": 2,
+        "b": 1,
+    }
+    parse_claim(raw)
+    # select prints no interval: the mean over seeds stays allowed there
+    raw = toy_claim()
+    raw["study"]["search"]["params"]["lr"] = {
+        "type": "categorical",
+        "choices": [0.1, 1.0],
+        "role": "nuisance",
+    }
+    raw["protocols"]["a"]["select"] = {"measure": "m", "mode": "max", "center": "mean"}
+    parse_claim(raw)
+
+
 def test_statistic_argument_errors_name_the_argument():
     raw = toy_claim()
     raw["checks"][0]["statistic"]["reduce"] = "some"
