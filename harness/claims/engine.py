@@ -8,8 +8,9 @@
 4. groups the measures as ``(groups × seeds)`` arrays;
 5. evaluates each check's conditions *per seed*: the statistic is computed on every seed alone
    (paired: seed ``r`` of one arm against seed ``r`` of the other), and the estimate is the median
-   of those per-seed values with its exact order-statistic interval (or the mean with a Student-t
-   interval for ``center: mean``; see :mod:`harness.claims.intervals`). The interval carries its
+   of those per-seed values with its exact order-statistic interval, or the statistic's own
+   interval (a proportion's Clopper-Pearson; see :mod:`harness.claims.intervals`; ``center:
+   mean``, a Student-t interval, is refused on a verdict at load time). The interval carries its
    method and the level it reaches with the seeds available (3 seeds: the range, 75 %), the rule
    is judged against it (:func:`judge_interval`: an interval whose level is short of the nominal
    one decides nothing), and the reason is kept whenever the data cannot decide (too few seeds,
