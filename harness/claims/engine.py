@@ -118,7 +118,8 @@ def judge_interval(rule: Rule, iv: Interval) -> tuple[Verdict, str]:
     """The engine's verdict of ``rule`` on ``iv``, and why it is inconclusive when it is forced.
 
     The rule is judged against the interval (:meth:`Rule.judge`); a decisive result stands only
-    when the interval reaches the nominal level within :data:`harness.claims.intervals.LEVEL_TOLERANCE`. Otherwise it is
+    when the interval reaches the nominal level within
+    :data:`harness.claims.intervals.LEVEL_TOLERANCE` (2 points). Otherwise it is
     ``inconclusive`` with the reason in plain words. Every verdict of a condition, a stratum and
     the calibration benchmark goes through here.
     """
