@@ -649,7 +649,7 @@ def _check_verdict_center(stat: Statistic, path: str) -> None:
     """A verdict's statistic is centred on the median over seeds, never on their mean.
 
     The engine's interval for ``center: mean`` is Student t, which covered the mean of skewed
-    run values only ≈ 83 % of the time at 3, 6 and 10 seeds where it states 95 %
+    run values only 82–85 % of the time at 3 to 10 seeds where it states 95 %
     (``benchmarks/verdict_calibration.py``), and no interval for a mean holds its level on ≤ 10
     seeds of unknown shape. A statistic with an interval of its own (a proportion's
     Clopper-Pearson, the group bootstrap) does not use it; ``select`` keeps ``center: mean`` (it
