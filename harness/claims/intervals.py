@@ -13,8 +13,8 @@ resamples: at 3 seeds its "95 % CI" is the range of the seeds, which covers the 
   ``1 − 2·P(Bin(n, ½) ≤ j − 1)`` for continuous data (at least that with ties), whatever the
   distribution: skew, heavy tails, ``∞`` (a target never reached sorts last) included. ``j`` is the
   largest rank whose coverage is at least the nominal level; when even the range of the seeds
-  (``j = 1``) falls short, the range is returned with the level it reaches (3 seeds: 75 %), and
-  every printout says so.
+  (``j = 1``) falls short, the range is returned with the level it reaches (3 seeds: 75 %),
+  every printout says so, and no verdict rests on it (:data:`LEVEL_TOLERANCE`).
 - :func:`t_interval` (``student_t``): mean ± t·s/√n, for statistics centred on a mean.
 - Two-arm statistics (ratios, differences) are *paired* over the shared seeds: the statistic is
   computed per seed (seed ``r`` of arm a against seed ``r`` of arm b) and the interval is that of
