@@ -2,25 +2,32 @@
 
 Draws synthetic run tables from known distributions (normal, skewed, heavy-tailed, with ``∞``
 censoring, with paired seeds) at the seed counts the budgets use, and runs the engine's own code
-on them: the registered statistics (``group_center``, ``ratio``, ``diff``), the per-seed interval
-(:func:`harness.claims.engine.seed_statistic`) and the verdict rule (:class:`Rule`). For every
-statistic kind × distribution × seed count it prints
+on them: the registered statistics (``group_center``, ``ratio``, ``diff``, ``share_diff``), the
+per-seed interval (:func:`harness.claims.engine.seed_statistic`) and the engine's verdict rule
+(:func:`harness.claims.engine.judge_interval`: a rule judged on the interval, and no decisive
+verdict on an interval whose level is short of the nominal one). For every statistic kind ×
+distribution × seed count it prints
 
 - the level the interval states (the level it reaches with that many seeds),
 - the measured coverage of the true value (in %),
 - the false-decisive rate: how often the rule ``≥ θ`` comes out supported or refuted when the
   true value sits exactly on the threshold θ (any decisive verdict there is wrong).
 
-Targets (issue 8): coverage within 2 points of the stated level; false-decisive rate ≤ 5 %.
-A row below target is printed as such, never hidden: 3 seeds cannot reach 95 % with any
-distribution-free interval (their range covers the median 3 times in 4), and a Student-t
-interval of a mean under-covers on skewed data at few seeds.
+Targets (issue 8): coverage within 2 points of the stated level (at least the stated level
+less 2 points for the exact, conservative Clopper-Pearson kinds, which state "at least");
+false-decisive rate ≤ 5 %. A row below target is printed as such, never hidden: 3 seeds cannot
+reach 95 % with any distribution-free interval (their range covers the median 3 times in 4), so
+the engine decides nothing on them (false decisive 0 %, coverage 75 % as stated). A Student-t
+interval of a mean under-covers skewed data at every seed count: its rows are kept to show why
+``center: mean`` is refused on a verdict statistic at load time (they are marked so). 5 seeds
+(the probe claims' count) reach 93.75 %, within the 2-point tolerance, so they do decide, and
+their false-decisive rate is 6.25 %, over the 5 % target: printed as missed.
 
 The true value of a statistic is the one its interval estimates: the median (or, for
 ``center: mean``, the mean) of the statistic computed on a single seed, i.e. on one value per
 arm. It is computed from the same generator with 400 000 draws.
 
-Run: ``.venv/bin/python benchmarks/verdict_calibration.py [--sims 4000] [--seeds 3 6 10]``.
+Run: ``.venv/bin/python benchmarks/verdict_calibration.py [--sims 4000] [--seeds 3 5 6 10]``.
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.claims.engine import seed_statistic, seeds_sample
+from harness.claims.engine import judge_interval, seed_statistic, seeds_sample
 from harness.claims.resampling import GroupedMeasures
 from harness.claims.statistics import Diff, GroupCenter, Ratio, Statistic, safe_diff, safe_ratio
+from harness.claims.threshold_stats import ShareDiff
 from harness.claims.verdicts import Rule, Verdict
 
 __all__ = ["SCENARIOS", "Row", "calibrate", "main"]
@@ -57,6 +65,12 @@ class Scenario:
     center: str = "median"
     #: analytic truth where the Monte-Carlo one would be noisy (means of skewed data)
     truth: float | None = None
+    #: False for a statistic no claim may use for a verdict (``center: mean``: refused at load)
+    verdicts: bool = True
+    #: True for exact intervals that state "at least" their level (Clopper-Pearson kinds)
+    conservative: bool = False
+    #: seed counts run for this scenario besides ``--seeds`` (a claim's own count)
+    extra_seeds: tuple[int, ...] = ()
 
 
 def _censor(x: np.ndarray, cap: float) -> np.ndarray:
@@ -89,6 +103,23 @@ def _paired_diff(heavy: bool) -> Draw:
         return np.stack([0.3 + s + noise(), s + noise()])
 
     return draw
+
+
+def _paired_binary(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Two success indicators per seed, dependent: a ~ B(0.6); b = a half the time, else B(0.3).
+
+    P(b) = 0.45, so the true difference of shares is 0.15 (``_SHARE_TRUTH``).
+    """
+    a = (rng.random(n) < 0.6).astype(float)
+    b = np.where(rng.random(n) < 0.5, a, (rng.random(n) < 0.3).astype(float))
+    return np.stack([a, b])
+
+
+_SHARE_TRUTH = 0.6 - 0.45
+
+
+def _share_diff_stat() -> Statistic:
+    return ShareDiff(measure="m", condition={"op": ">=", "value": 0.5}, param="arm", a="a", b="b")
 
 
 def _median_stat() -> Statistic:
@@ -150,6 +181,7 @@ SCENARIOS: list[Scenario] = [
         _first,
         "mean",
         2.0,
+        verdicts=False,
     ),
     Scenario(
         "mean",
@@ -159,6 +191,7 @@ SCENARIOS: list[Scenario] = [
         _first,
         "mean",
         math.exp(0.5),
+        verdicts=False,
     ),
     Scenario("ratio", "paired lognormal", _paired_lognormal(2.0), _ratio_stat, _ratio),
     Scenario(
@@ -170,6 +203,17 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario("diff", "paired normal", _paired_diff(False), _diff_stat, _diff),
     Scenario("diff", "paired heavy-tailed (t₂)", _paired_diff(True), _diff_stat, _diff),
+    Scenario(
+        "share diff",
+        "paired binary (dependent arms)",
+        _paired_binary,
+        _share_diff_stat,
+        _diff,
+        "mean",
+        _SHARE_TRUTH,
+        conservative=True,
+        extra_seeds=(30,),  # momentum_minima's starts at the quick budget
+    ),
 ]
 
 
@@ -183,9 +227,13 @@ class Row:
     coverage: float
     false_decisive: float
     n_sims: int
+    verdicts: bool = True
+    conservative: bool = False
 
     @property
     def coverage_ok(self) -> bool:
+        if self.conservative:
+            return self.coverage >= self.stated - 0.02
         return abs(self.coverage - self.stated) <= 0.02
 
     @property
@@ -233,13 +281,24 @@ def calibrate(
         ((_, _, iv, _),) = seed_statistic(stat, seeds_sample(data), level)
         method, stated = iv.label(), iv.level
         covered += bool(iv.low <= theta <= iv.high)
-        decisive += rule.judge(iv.low, iv.high) in (Verdict.SUPPORTED, Verdict.REFUTED)
+        decisive += judge_interval(rule, iv)[0] in (Verdict.SUPPORTED, Verdict.REFUTED)
     return Row(
-        sc.kind, sc.dist, n_seeds, method, stated, covered / n_sims, decisive / n_sims, n_sims
+        sc.kind,
+        sc.dist,
+        n_seeds,
+        method,
+        stated,
+        covered / n_sims,
+        decisive / n_sims,
+        n_sims,
+        sc.verdicts,
+        sc.conservative,
     )
 
 
 def _verdict(r: Row) -> str:
+    if not r.verdicts:
+        return "refused for verdicts (`center: mean`)"
     if r.meets:
         return "met"
     missed = [
@@ -265,13 +324,19 @@ def table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sims", type=int, default=4000, help="simulated run tables per row")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 6, 10], help="seed counts")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[3, 5, 6, 10],
+        help="seed counts (3: the old quick budget; 5: probe claims; 6 quick; 10 full)",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the simulation")
     args = ap.parse_args(argv)
     root = np.random.SeedSequence(args.seed)
     t0 = time.perf_counter()
     rows = []
-    jobs = [(sc, n) for sc in SCENARIOS for n in args.seeds]
+    jobs = [(sc, n) for sc in SCENARIOS for n in sorted({*args.seeds, *sc.extra_seeds})]
     for i, ((sc, n), child) in enumerate(zip(jobs, root.spawn(len(jobs))), 1):
         rows.append(calibrate(sc, n, args.sims, np.random.default_rng(child)))
         print(f"[{i}/{len(jobs)}] {sc.kind}, {sc.dist}, {n} seeds", file=sys.stderr)

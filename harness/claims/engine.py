@@ -8,11 +8,13 @@
 4. groups the measures as ``(groups × seeds)`` arrays;
 5. evaluates each check's conditions *per seed*: the statistic is computed on every seed alone
    (paired: seed ``r`` of one arm against seed ``r`` of the other), and the estimate is the median
-   of those per-seed values with its exact order-statistic interval (or the mean with a Student-t
-   interval for ``center: mean``; see :mod:`harness.claims.intervals`). The interval carries its
+   of those per-seed values with its exact order-statistic interval, or the statistic's own
+   interval (a proportion's Clopper-Pearson; see :mod:`harness.claims.intervals`; ``center:
+   mean``, a Student-t interval, is refused on a verdict at load time). The interval carries its
    method and the level it reaches with the seeds available (3 seeds: the range, 75 %), the rule
-   is judged against it, and the reason is kept whenever the data cannot decide (too few seeds,
-   too many failed runs, undefined values).
+   is judged against it (:func:`judge_interval`: an interval whose level is short of the nominal
+   one decides nothing), and the reason is kept whenever the data cannot decide (too few seeds,
+   too many failed runs, undefined values, too low a level).
 
 Checks then combine their conditions (Kleene ``all`` / ``any``) and their protocols
 (:func:`harness.claims.verdicts.across_protocols`). Nothing here reads an expected answer.
@@ -28,7 +30,13 @@ import numpy as np
 
 from harness.claims.errors import ClaimError
 from harness.claims.filters import sort_keys, value_label
-from harness.claims.intervals import Interval, fmt_estimate, interval_for, order_statistic_rank, pct
+from harness.claims.intervals import (
+    Interval,
+    fmt_estimate,
+    interval_for,
+    order_statistic_rank,
+    pct,
+)
 from harness.claims.measures import Measure, censor_column, compute_measures
 from harness.claims.outcome import (
     OUTCOME_KINDS,
@@ -48,7 +56,13 @@ from harness.claims.statistics import Statistic
 from harness.claims.text import fmt, fmt_ci
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
 
-__all__ = ["evaluate_claim", "seed_statistic", "seeds_sample", "used_measures"]
+__all__ = [
+    "evaluate_claim",
+    "judge_interval",
+    "seed_statistic",
+    "seeds_sample",
+    "used_measures",
+]
 
 #: Fewer seeds than this adds a caveat (the verdict itself uses the claim's ``min_seeds``).
 #: Six is the smallest count whose order-statistic interval (the range) reaches 95 %.
@@ -98,6 +112,39 @@ _PHRASE = {
     Verdict.REFUTED: "the whole interval violates the rule",
     Verdict.INCONCLUSIVE: "the interval straddles the threshold",
 }
+
+
+def judge_interval(rule: Rule, iv: Interval) -> tuple[Verdict, str]:
+    """The engine's verdict of ``rule`` on ``iv``, and why it is inconclusive when it is forced.
+
+    The rule is judged against the interval (:meth:`Rule.judge`); a decisive result stands only
+    when the interval reaches the nominal level within
+    :data:`harness.claims.intervals.LEVEL_TOLERANCE` (2 points). Otherwise it is
+    ``inconclusive`` with the reason in plain words. Every verdict of a condition, a stratum and
+    the calibration benchmark goes through here.
+    """
+    judged = rule.judge(iv.low, iv.high)
+    if judged is not Verdict.INCONCLUSIVE and iv.too_weak_to_decide:
+        return Verdict.INCONCLUSIVE, _too_weak(iv, judged)
+    return judged, ""
+
+
+def _too_weak(iv: Interval, judged: Verdict) -> str:
+    """Why a decisive reading of ``iv`` is not a verdict: its level is short of the nominal one.
+
+    Only the range of too few seeds (or a single seed) falls short (the order-statistic rank is
+    otherwise chosen to reach the nominal level), so "in each seed" is what the range says.
+    """
+    held = "held" if judged is Verdict.SUPPORTED else "failed"
+    short = f"short of {pct(iv.nominal)}"
+    if iv.n < 2:
+        return f"the rule {held} in the only seed, and one seed gives no interval"
+    if iv.method == "order_statistic" and iv.rank == 1:
+        return (
+            f"the rule {held} in each of {iv.n} seeds, but the range of {iv.n} seeds covers the "
+            f"median only ≈{pct(iv.level)} of the time, {short}"
+        )
+    return f"the rule {held} over the whole interval, but it reaches only {pct(iv.level)}, {short}"
 
 
 def seed_statistic(
@@ -182,7 +229,10 @@ class _ProtocolEval:
                 why += "or both sides are ∞)"
             elif not why and not iv.defined:
                 why = "no interval could be computed"
-            verdict = Verdict.INCONCLUSIVE if why else rule.judge(iv.low, iv.high)
+            if why:
+                verdict = Verdict.INCONCLUSIVE
+            else:
+                verdict, why = judge_interval(rule, iv)
             strata.append((label, est, (iv.low, iv.high), verdict, why))
         aside = self._set_aside(stat) if len(strata) > 1 else {}
         if len(strata) == 1:
@@ -226,11 +276,6 @@ class _ProtocolEval:
             text = f"{desc_val} = {shown}; inconclusive: {why}."
         else:
             text = f"{desc_val} = {shown}, rule {rule.describe()}: {_PHRASE[verdict]}."
-            if verdict is not Verdict.INCONCLUSIVE and iv.short_of_nominal:
-                text += (
-                    f" With {iv.n} seeds this verdict holds at the {pct(iv.level)} level only, "
-                    f"not at {pct(self.level)}."
-                )
             if len(strata) > 1:
                 counts = {
                     v: sum(1 for st in strata if st[3] is v and st[0] not in aside) for v in Verdict
@@ -484,8 +529,9 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
         )
         out.append(
             f"Only {'/'.join(map(str, reps))} seeds per configuration: an interval over so few "
-            f"seeds cannot reach {pct(claim.bootstrap.level)} ({levels}), so a decisive verdict "
-            "here holds at that lower level only; the full budget uses more seeds."
+            f"seeds cannot reach {pct(claim.bootstrap.level)} ({levels}), so no verdict there is "
+            "decisive: a rule the interval satisfies or violates is reported as inconclusive, "
+            "with the level the seeds reach; the full budget uses more seeds."
         )
     selected = [n for n, d in data.items() if d.selection is not None and len(d.selection)]
     if selected:

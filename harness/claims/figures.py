@@ -11,7 +11,11 @@ A claim file lists its figures; each entry names a registered figure and its arg
 Every figure draws what the statistics saw: the runs kept after the nuisance selection.
 Centers are medians over seeds; bands are order-statistic intervals of the median, the
 reports' own intervals (``measure_vs_param``, ``bar``) or the interquartile range (``curves``, ``layer_profile``).
-"Not reached" (∞) values are never dropped silently: they are drawn as markers on the top edge.
+"Not reached" (∞) values are never dropped silently. Where the run's budget is known (a
+*-to-target measure records it, :func:`harness.claims.measures.censor_column`) the value is
+*censored*: it lies at or beyond the budget, so the point is drawn at the budget line as an
+upward triangle ("censored: ≥ budget" in the legend) and an interval that runs past the budget
+ends there with an upward arrow. ∞ with no budget (a diverged run) is drawn on the top edge.
 Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas, never pyplot, so no
 display and no global backend change is needed. matplotlib and seaborn are imported inside the
 drawing functions: loading and validating a claim file must not pay their import time.
@@ -36,8 +40,9 @@ from harness.claims.filters import (
     value_label,
 )
 from harness.claims.intervals import seed_interval
-from harness.claims.measures import layer_columns
+from harness.claims.measures import censor_column, layer_columns
 from harness.claims.results import RUN_KEYS
+from harness.claims.text import fmt
 from models.base import Component
 from models.registry import Registry
 
@@ -57,6 +62,8 @@ _FIG_BOOT = 1000
 _FIG_SEED = 0
 _DPI = 110
 _NOT_REACHED = "not reached (∞)"
+_CENSORED = "censored: ≥ budget (target not reached within it)"
+_OPEN_ABOVE = "interval open above the budget"
 
 
 @dataclass
@@ -65,6 +72,10 @@ class FigureContext:
 
     protocols: Mapping[str, ProtocolData]
     measures: Mapping[str, Measure]
+
+    def unit(self, name: str) -> str:
+        m = self.measures.get(name)
+        return getattr(m, "unit", "") if m is not None else ""
 
     def measure_label(self, name: str) -> str:
         m = self.measures.get(name)
@@ -227,6 +238,70 @@ def _mark_not_reached(ax: Axes, xs: list[float], color: Any, label: bool) -> Non
     )
 
 
+def _censor_values(g: pd.DataFrame, measure: str) -> np.ndarray | None:
+    """Each run's budget where its ``measure`` is ∞ (NaN elsewhere), or None if not recorded."""
+    col = censor_column(measure)
+    return g[col].to_numpy(dtype=float) if col in g.columns else None
+
+
+def _bounded(vals: np.ndarray, cens: np.ndarray | None) -> np.ndarray:
+    """``vals`` with each censored ∞ replaced by its run's budget: a lower bound of the value."""
+    if cens is None:
+        return vals
+    return np.where(np.isposinf(vals) & np.isfinite(cens), cens, vals)
+
+
+def _budget_line(ax: Axes, budgets: list[float], unit: str) -> None:
+    """A dotted line at the (largest) budget, named in the legend."""
+    if not budgets:
+        return
+    b = max(budgets)
+    ax.axhline(b, ls=":", lw=1.2, color="0.45", zorder=1, label=f"budget: {fmt(b)} {unit}".strip())
+
+
+def _mark_censored(ax: Axes, xs: list[float], ys: list[float], color: Any, label: bool) -> None:
+    """Upward triangles at the budget, each with an arrow: the true value is at least this."""
+    if not xs:
+        return
+    ax.scatter(
+        xs,
+        ys,
+        marker="^",
+        s=90,
+        color=[color],
+        edgecolors="black",
+        linewidths=0.8,
+        label=_CENSORED if label else None,
+        zorder=6,
+        clip_on=False,
+    )
+    for x, y in zip(xs, ys):
+        ax.annotate(
+            "",
+            xy=(x, y),
+            xytext=(0, 22),
+            textcoords="offset points",
+            arrowprops={"arrowstyle": "<-", "color": color, "lw": 1.4},
+            annotation_clip=False,
+        )
+
+
+def _mark_open_above(ax: Axes, xs: list[float], ys: list[float], color: Any, label: bool) -> None:
+    """An arrow on an interval whose upper end is censored: it ends at the budget, open above."""
+    if not xs:
+        return
+    ax.scatter(
+        xs,
+        ys,
+        marker=r"$\uparrow$",
+        s=110,
+        color=[color],
+        label=_OPEN_ABOVE if label else None,
+        zorder=6,
+        clip_on=False,
+    )
+
+
 @FIGURES.register("measure_vs_param")
 class MeasureVsParam(ClaimFigure):
     """A measure against a numeric parameter: median over seeds with its interval band.
@@ -266,29 +341,47 @@ class MeasureVsParam(ClaimFigure):
             numeric_hue = all(is_numeric_key(k) for *_, k in groups if k is not None)
             colors = _palette(len(groups), numeric_hue)
             all_x: list[float] = []
-            labelled_inf = False
+            labelled_inf = labelled_cens = labelled_open = False
+            budgets: list[float] = []
             for (label, g, _), color in zip(groups, colors):
                 xkeys = [value_key(v) for v in g[self.x]]
                 xs = [k for k in sort_keys(xkeys) if is_numeric_key(k)]
-                stats = []
+                cens = _censor_values(g, self.measure)
+                stats, bstats = [], []
                 for xv in xs:
-                    vals = g[self.measure].to_numpy(dtype=float)[np.array([k == xv for k in xkeys])]
+                    at = np.array([k == xv for k in xkeys])
+                    vals = g[self.measure].to_numpy(dtype=float)[at]
+                    cv = cens[at] if cens is not None else None
                     stats.append(_boot_median_ci(vals, rng))
+                    bstats.append(_boot_median_ci(_bounded(vals, cv), rng))
+                    if cv is not None:
+                        budgets.extend(float(c) for c in cv[np.isfinite(cv)])
                 if not xs:
                     continue
                 arr = np.array(stats, dtype=float)
+                barr = np.array(bstats, dtype=float)  # ∞ replaced by the budget: bounds
                 xf = np.array(xs, dtype=float)
                 finite = np.isfinite(arr[:, 0])
-                lo = np.where(np.isfinite(arr[:, 1]), arr[:, 1], np.nan)
-                hi = np.where(np.isfinite(arr[:, 2]), arr[:, 2], np.nan)
+                lo = np.where(np.isfinite(barr[:, 1]), barr[:, 1], np.nan)
+                hi = np.where(np.isfinite(barr[:, 2]), barr[:, 2], np.nan)
                 ax.plot(
                     xf[finite], arr[finite, 0], marker="o", color=color, label=label or None, lw=2
                 )
                 ax.fill_between(xf, lo, hi, color=color, alpha=0.18, lw=0)
-                inf_x = [float(x) for x, m in zip(xs, arr[:, 0]) if np.isposinf(m)]
+                inf = np.isposinf(arr[:, 0])
+                cens_pt = inf & np.isfinite(barr[:, 0])
+                inf_x = [float(x) for x, m in zip(xf, inf & ~cens_pt) if m]
                 _mark_not_reached(ax, inf_x, color, label=bool(inf_x) and not labelled_inf)
                 labelled_inf = labelled_inf or bool(inf_x)
+                cx, cy = list(xf[cens_pt]), list(barr[cens_pt, 0])
+                _mark_censored(ax, cx, cy, color, label=bool(cx) and not labelled_cens)
+                labelled_cens = labelled_cens or bool(cx)
+                open_pt = finite & np.isposinf(arr[:, 2]) & np.isfinite(barr[:, 2])
+                ox, oy = list(xf[open_pt]), list(barr[open_pt, 2])
+                _mark_open_above(ax, ox, oy, color, label=bool(ox) and not labelled_open)
+                labelled_open = labelled_open or bool(ox)
                 all_x.extend(float(x) for x in xs)
+            _budget_line(ax, budgets, ctx.unit(self.measure))
             if not all_x:
                 _no_data(ax, f"no values of {self.measure}")
             _set_x(ax, sorted(set(all_x)), self.logx)
@@ -298,7 +391,7 @@ class MeasureVsParam(ClaimFigure):
             ax.set_ylabel(ctx.measure_label(self.measure))
             if self.hue != "protocol":
                 ax.set_title(plist[0], fontsize="medium")
-            if len(groups) > 1 or labelled_inf:
+            if len(groups) > 1 or labelled_inf or labelled_cens or labelled_open:
                 ax.legend(
                     title=self.hue if self.hue != "protocol" else "protocol", fontsize="small"
                 )
@@ -344,24 +437,48 @@ class Bar(ClaimFigure):
         width = 0.8 / max(len(groups), 1)
         top = 0.0
         inf_marks = []
+        budgets: list[float] = []
+        labelled_cens = labelled_open = False
         for j, ((_, g, _), color) in enumerate(zip(groups, colors)):
             xkeys = [value_key(v) for v in g[self.x]]
+            cens = _censor_values(g, self.measure)
             for i, xv in enumerate(xkeys_all):
-                vals = g[self.measure].to_numpy(dtype=float)[
-                    np.array([k == xv for k in xkeys], dtype=bool)
-                ]
-                med, lo, hi = _boot_median_ci(vals, rng)
+                at = np.array([k == xv for k in xkeys], dtype=bool)
+                vals = g[self.measure].to_numpy(dtype=float)[at]
+                cv = cens[at] if cens is not None else None
+                if cv is not None:
+                    budgets.extend(float(c) for c in cv[np.isfinite(cv)])
+                med, _, hi = _boot_median_ci(vals, rng)
+                bmed, blo, bhi = _boot_median_ci(_bounded(vals, cv), rng)
                 pos = i - 0.4 + width * (j + 0.5)
                 if np.isnan(med):
                     continue
-                if np.isposinf(med):
+                censored = bool(np.isposinf(med) and np.isfinite(bmed))
+                if np.isposinf(med) and not censored:
                     inf_marks.append((pos, color))
                     continue
-                err_lo = med - lo if np.isfinite(lo) else 0.0
-                err_hi = hi - med if np.isfinite(hi) else 0.0
-                ax.bar(pos, med, width=width * 0.95, color=color)
-                ax.errorbar(pos, med, yerr=[[err_lo], [err_hi]], color="black", capsize=4, lw=1.2)
-                top = max(top, hi if np.isfinite(hi) else med)
+                # a censored median is drawn as a hatched bar up to the budget: a lower bound
+                m = bmed if censored else med
+                err_lo = m - blo if np.isfinite(blo) else 0.0
+                err_hi = bhi - m if np.isfinite(bhi) else 0.0
+                ax.bar(
+                    pos,
+                    m,
+                    width=width * 0.95,
+                    color=color,
+                    alpha=0.45 if censored else 1.0,
+                    hatch="//" if censored else None,
+                    edgecolor=color if censored else None,
+                )
+                ax.errorbar(pos, m, yerr=[[err_lo], [err_hi]], color="black", capsize=4, lw=1.2)
+                if censored:
+                    _mark_censored(ax, [pos], [m], color, label=not labelled_cens)
+                    labelled_cens = True
+                elif np.isposinf(hi) and np.isfinite(bhi):
+                    _mark_open_above(ax, [pos], [bhi], color, label=not labelled_open)
+                    labelled_open = True
+                top = max(top, bhi if np.isfinite(bhi) else m)
+        _budget_line(ax, budgets, ctx.unit(self.measure))
         if top == 0.0 and not inf_marks:
             _no_data(ax, f"no values of {self.measure}")
         for pos, color in inf_marks:
@@ -382,11 +499,17 @@ class Bar(ClaimFigure):
             ax.set_yscale("log")
         ax.set_xlabel(self.x)
         ax.set_ylabel(ctx.measure_label(self.measure))
+        handles: list[Any] = []
         if len(groups) > 1:
             from matplotlib.patches import Patch
 
             handles = [Patch(color=c, label=lab) for (lab, *_), c in zip(groups, colors)]
-            ax.legend(handles=handles, title=self.hue, fontsize="small")
+        # the budget line and the censored / open-above markers carry their own labels
+        handles += list(ax.get_legend_handles_labels()[0])
+        if handles:
+            ax.legend(
+                handles=handles, title=self.hue if len(groups) > 1 else None, fontsize="small"
+            )
         note = "; ∞ = not reached" if inf_marks else ""
         _suptitle(
             fig, title or f"{ctx.measure_label(self.measure)} by {self.x} (median over seeds{note})"

@@ -34,6 +34,7 @@ import pandas as pd
 from harness.claims.figures import FigureContext, render_figure
 from harness.claims.filters import value_label
 from harness.claims.intervals import (
+    LEVEL_TOLERANCE,
     fmt_est_ci,
     fmt_estimate,
     interval_for,
@@ -332,10 +333,11 @@ def _levels_text(reps: list[int], nominal: float) -> str:
         iv = median_interval(list(range(n)), nominal)
         parts.append(f"{n} seeds: {iv.label()}")
     text = "Intervals over seeds: " + "; ".join(parts) + "."
-    if any(median_interval(list(range(n)), nominal).short_of_nominal for n in reps):
+    if any(median_interval(list(range(n)), nominal).too_weak_to_decide for n in reps):
         text += (
-            f" Where the level reached is below {pct(nominal)}, a decisive verdict holds at that "
-            "lower level only."
+            f" Where the level reached is more than {100 * LEVEL_TOLERANCE:.0f} points below "
+            f"{pct(nominal)}, no verdict is decisive: a rule that interval satisfies or violates "
+            "is inconclusive, and the verdict line says why."
         )
     return text
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from harness.claims import evaluate_claim, load_claim
 from harness.claims.verdicts import Verdict
 from tests.claims.synth import grid_tables
@@ -53,3 +56,51 @@ def test_runs_column_counts_only_the_two_compared_arms():
     out = evaluate_claim(claim, grid_tables(claim, mse_world))
     cond = out.checks[0].protocols["best_lr"].conditions[0]  # 2 of the 3 losses, at their best lr
     assert cond.n_runs == 2 * claim.replicates
+
+
+def _figure(claim, out, spec, protocols):
+    from harness.claims.figures import FIGURES, FigureContext
+
+    ctx = FigureContext(out.protocols, claim.measures)
+    return FIGURES.build(spec).draw(ctx, protocols, None)
+
+
+_VS_LR = {
+    "name": "measure_vs_param",
+    "measure": "epochs_to_target",
+    "x": "train.optimizer.lr",
+    "hue": "train.loss",
+    "logx": True,
+}
+_BAR = {"name": "bar", "measure": "epochs_to_target", "x": "train.loss", "hue": "protocol"}
+
+
+@pytest.mark.parametrize(("spec", "protocol"), [(_VS_LR, "every_lr"), (_BAR, "best_lr")])
+def test_figures_draw_a_censored_arm_at_the_budget_line_not_drop_it(spec, protocol):
+    from harness.claims.figures import _CENSORED
+
+    claim = load_claim("mse_vs_ce")
+    out = evaluate_claim(claim, grid_tables(claim, censored_world))
+    ax = _figure(claim, out, spec, [protocol]).axes[0]
+    labels = ax.get_legend().get_texts()
+    assert _CENSORED in [t.get_text() for t in labels]
+    assert "budget: 100 epochs" in [t.get_text() for t in labels]
+    # the MSE-on-softmax medians are ∞ (4 of 6 seeds censored): triangles at the budget, each
+    # with an upward arrow
+    tri = [c for c in ax.collections if c.get_paths() and len(c.get_offsets())]
+    ys = np.concatenate([c.get_offsets()[:, 1] for c in tri if c.get_label() == _CENSORED])
+    assert ys.size >= 1 and np.allclose(ys, 100.0)
+    arrows = [a for a in ax.texts if getattr(a, "arrow_patch", None) is not None]
+    assert len(arrows) >= ys.size
+
+
+def test_figures_without_censoring_draw_no_budget_marks():
+    from harness.claims.figures import _CENSORED
+
+    claim = load_claim("mse_vs_ce")
+    out = evaluate_claim(claim, grid_tables(claim, mse_world))
+    ax = _figure(claim, out, _BAR, ["best_lr"]).axes[0]
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()] if legend is not None else []
+    assert _CENSORED not in texts
+    assert not any(t.startswith("budget:") for t in texts)

@@ -83,6 +83,72 @@ def test_too_few_seeds_is_inconclusive_with_a_reason():
     assert "too few seeds" in cond.reason
 
 
+_SHORT = "the range of 3 seeds covers the median only ≈75 % of the time, short of 95 %"
+
+
+@pytest.mark.parametrize(
+    ("values", "word"), [(RISING, "held"), (FALLING, "failed")], ids=["supported", "refuted"]
+)
+def test_three_seeds_decide_nothing_and_the_verdict_line_says_why(values, word):
+    three = {x: v[:3] for x, v in values.items()}
+    out = evaluate_claim(parse_claim(toy_claim()), {"a": summary_table("a", three)})
+    cond = out.checks[0].conditions[0]
+    assert out.checks[0].verdict is Verdict.INCONCLUSIVE
+    assert cond.reason == f"the rule {word} in each of 3 seeds, but {_SHORT}"
+    assert f"inconclusive: the rule {word} in each of 3 seeds" in out.checks[0].explanation
+    assert cond.level == pytest.approx(0.75)
+
+
+def test_strata_and_combined_conditions_are_not_decided_by_three_seeds():
+    raw = toy_claim()
+    by_x = {"name": "group_center", "measure": "m", "by": "x", "reduce": "all"}
+    del raw["checks"][0]["statistic"], raw["checks"][0]["rule"]
+    raw["checks"][0]["all"] = [
+        {"statistic": by_x, "rule": {"op": ">=", "value": 0.4}},  # holds in every stratum
+        {"statistic": {**by_x, "reduce": "any"}, "rule": {"op": ">=", "value": 0.9}},  # fails
+    ]
+    five = evaluate_claim(parse_claim(raw), {"a": summary_table("a", RISING)}).checks[0]
+    assert [c.verdict for c in five.conditions] == [Verdict.SUPPORTED, Verdict.REFUTED]
+    assert five.verdict is Verdict.REFUTED  # 5 seeds reach 93.75 %, within 2 points of 95 %
+    three = {x: v[:3] for x, v in RISING.items()}
+    check = evaluate_claim(parse_claim(raw), {"a": summary_table("a", three)}).checks[0]
+    assert check.verdict is Verdict.INCONCLUSIVE
+    for cond in check.conditions:
+        assert cond.verdict is Verdict.INCONCLUSIVE
+        assert {s.verdict for s in cond.strata} == {Verdict.INCONCLUSIVE}
+        assert _SHORT in cond.reason
+
+
+def test_a_difference_of_shares_has_an_exact_interval_and_decides_at_ten_seeds():
+    raw = toy_claim()
+    raw["study"]["replicates"] = 10
+    raw["checks"][0]["statistic"] = {
+        "name": "share_diff",
+        "measure": "m",
+        "condition": {"op": ">=", "value": 0.5},
+        "param": "x",
+        "a": 2,
+        "b": 1,
+    }
+    raw["checks"][0]["rule"] = {"op": ">=", "value": 0.1}
+    # arm 2 succeeds in every seed, arm 1 in none: the difference is 1, bounded below by 0.29
+    values = {1: [0.2] * 10, 2: [0.7] * 10, 4: [0.7] * 10, 8: [0.7] * 10}
+    cond = evaluate_claim(parse_claim(raw), {"a": summary_table("a", values)}).checks[0]
+    cond = cond.conditions[0]
+    assert cond.estimate == pytest.approx(1.0)
+    assert cond.ci[0] == pytest.approx(0.2904, abs=1e-3)
+    assert cond.verdict is Verdict.SUPPORTED
+    assert cond.method == "paired_clopper_pearson"
+    assert "paired Clopper-Pearson difference (Bonferroni) over 10 seeds, at least 95 %" in (
+        cond.explanation
+    )
+    # one success fewer in arm 2 and one more in arm 1: the low end falls below the threshold
+    values[2][0], values[1][1] = 0.2, 0.7
+    cond = evaluate_claim(parse_claim(raw), {"a": summary_table("a", values)}).checks[0]
+    assert cond.conditions[0].estimate == pytest.approx(0.8)
+    assert cond.verdict is Verdict.INCONCLUSIVE
+
+
 def test_too_many_failed_runs_is_inconclusive_and_divergence_is_counted():
     status = {(x, r): "failed" for x in (1, 2) for r in range(5)}
     status[(8, 0)] = "diverged"

@@ -13,6 +13,7 @@ from harness.claims.intervals import (
     median_coverage,
     median_interval,
     order_statistic_rank,
+    paired_share_diff_interval,
     seed_interval,
     t_interval,
 )
@@ -116,3 +117,15 @@ def test_sweep_summary_interval_is_inside_the_accuracy_range_and_names_its_metho
     assert 0.0 <= iv.low <= med <= iv.high <= 1.0
     assert iv.label() == "range of 3 seeds, 75 %"
     assert mean == pytest.approx((0.1 + 0.7166 + 0.9) / 3)
+
+
+def test_a_paired_share_difference_widens_for_unknown_seeds_and_stays_in_range():
+    est, iv = paired_share_diff_interval([1.0] * 10)
+    assert est == 1.0 and iv.method == "paired_clopper_pearson" and iv.level == 0.95
+    assert -1.0 <= iv.low < iv.high <= 1.0
+    est2, iv2 = paired_share_diff_interval([1.0] * 9 + [float("nan")])
+    assert est2 == 1.0  # the known seeds' mean
+    assert iv2.low < iv.low and iv2.high == iv.high  # an unknown seed only widens it
+    est3, iv3 = paired_share_diff_interval([1.0, -1.0, 0.0, 0.0] * 5)
+    assert est3 == 0.0 and iv3.low < 0.0 < iv3.high
+    assert "at least 95 %" in iv3.label()

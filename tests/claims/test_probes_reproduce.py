@@ -27,7 +27,7 @@ def test_reproduce_a_probe_claim_written_in_yaml_alone(tmp_path):
     )
     (r,) = results
     assert r.verdicts == {"C1": "supported"}
-    assert r.n_runs == 16
+    assert r.n_runs == 24  # 4 grid points × 6 seeds
     md = r.report_md.read_text(encoding="utf-8")
     assert "C1" in md
     assert "- **Probe** `p` (no training" in md and "finite_difference" in md
@@ -41,7 +41,7 @@ def test_reproduce_a_probe_claim_written_in_yaml_alone(tmp_path):
     )
     assert child.data.tags["harness.kind"] == "probe"
     assert child.data.params["probe.grid_points"] == "4"
-    assert child.data.metrics["runs/completed"] == 16
+    assert child.data.metrics["runs/completed"] == 24
     assert set(r.outcome.protocols["p"].measures["run_id"]) == {child.info.run_id}
     book = json.loads((index.parent / "index.json").read_text(encoding="utf-8"))
     assert [c["check"] for c in book["checks"]] == ["C1"]

@@ -48,6 +48,32 @@ def test_every_claim_file_validates(claim_id, budget):
     assert {c.id for c in claim.checks} <= quoted, "every check is tied to a quote"
 
 
+#: claims whose quick budget still runs fewer than 6 seeds (their verdicts are inconclusive
+#: there: the range of 3 seeds reaches 75 %, and the engine decides nothing below 93 %)
+_FEW_SEEDS_AT_QUICK = {"optimizers_training"}
+
+
+@pytest.mark.parametrize(
+    "claim_id",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(reason="fewer than 6 seeds at the quick budget"))
+        if c in _FEW_SEEDS_AT_QUICK
+        else c
+        for c in list_claims()
+    ],
+)
+def test_quick_and_full_budgets_run_enough_seeds_to_decide(claim_id):
+    # the order-statistic interval of the median reaches 95 % from 6 seeds (96.9 %); fewer seeds
+    # make every verdict inconclusive (issue 8), so a budget that runs them only spends time
+    for budget in ("quick", "full"):
+        claim = load_claim(claim_id, budget=budget)
+        for name in claim.protocols_to_run():
+            study = claim.study_for(name)
+            if (study["search"].get("sampler") or {}).get("name") == "random":
+                continue  # its trials are the random units (a group bootstrap), not its seeds
+            assert study["replicates"] >= 6, (budget, name, study["replicates"])
+
+
 def test_full_budget_changes_the_study():
     quick, full = load_claim("batch_size"), load_claim("batch_size", budget="full")
     assert quick.study_for("tuned_lr")["data"]["name"] == "digits"
@@ -95,6 +121,35 @@ def test_unknown_statistic_lists_the_valid_ones():
     assert err.value == "pearson"
     assert "spearman" in str(err)
     assert "gap_to_best" in str(err)
+
+
+def test_center_mean_is_refused_on_a_verdict_statistic_and_kept_for_select():
+    raw = toy_claim()
+    raw["checks"][0]["statistic"]["center"] = "mean"
+    err = _error(raw)
+    assert err.path == "checks[0].statistic.center"
+    assert err.value == "mean"
+    assert "no interval that holds 95 % on skewed run data; use median" in err.allowed
+    # a statistic with an interval of its own (exact, for a difference of shares) is no mean
+    raw = toy_claim()
+    raw["checks"][0]["statistic"] = {
+        "name": "share_diff",
+        "measure": "m",
+        "condition": {"op": ">=", "value": 0.5},
+        "param": "x",
+        "a": 2,
+        "b": 1,
+    }
+    parse_claim(raw)
+    # select prints no interval: the mean over seeds stays allowed there
+    raw = toy_claim()
+    raw["study"]["search"]["params"]["lr"] = {
+        "type": "categorical",
+        "choices": [0.1, 1.0],
+        "role": "nuisance",
+    }
+    raw["protocols"]["a"]["select"] = {"measure": "m", "mode": "max", "center": "mean"}
+    parse_claim(raw)
 
 
 def test_statistic_argument_errors_name_the_argument():
