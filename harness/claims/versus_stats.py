@@ -72,8 +72,12 @@ class CountXVersus(_OverXCondition):
         return out
 
     def stratum(self, sample: Sample, mask: np.ndarray, extra: dict[str, Any]) -> np.ndarray:
-        xa, ca = _x_centers(sample, self.measure, self.x, self._side(sample, mask, self.a), self.center)
-        xb, cb = _x_centers(sample, self.measure, self.x, self._side(sample, mask, self.b), self.center)
+        xa, ca = _x_centers(
+            sample, self.measure, self.x, self._side(sample, mask, self.a), self.center
+        )
+        xb, cb = _x_centers(
+            sample, self.measure, self.x, self._side(sample, mask, self.b), self.center
+        )
         shared = [x for x in xa if x in xb]
         if not shared or not all(is_numeric_key(k) for k in shared):
             return np.full(sample.n_draws, np.nan)

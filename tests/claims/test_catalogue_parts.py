@@ -83,7 +83,11 @@ def test_count_x_vs_names_a_bad_argument():
 def test_forward_macs_counts_dense_and_conv_layers_exactly():
     rng = np.random.default_rng(0)
     mlp = PROBES.build(
-        {"name": "forward_macs", "model": {"name": "mlp", "hidden": [256, 256]}, "input_shape": [40]}
+        {
+            "name": "forward_macs",
+            "model": {"name": "mlp", "hidden": [256, 256]},
+            "input_shape": [40],
+        }
     )
     assert mlp.validate() == []
     got = mlp.run(rng)
@@ -99,7 +103,11 @@ def test_forward_macs_counts_dense_and_conv_layers_exactly():
 
 @pytest.mark.parametrize(
     ("kwargs", "arg"),
-    [({"input_shape": [0]}, "input_shape"), ({"n_outputs": 0}, "n_outputs"), ({"model": 3}, "model")],
+    [
+        ({"input_shape": [0]}, "input_shape"),
+        ({"n_outputs": 0}, "n_outputs"),
+        ({"model": 3}, "model"),
+    ],
 )
 def test_forward_macs_names_a_bad_argument(kwargs, arg):
     problems = PROBES.build({"name": "forward_macs", **kwargs}).validate()
