@@ -25,6 +25,7 @@ from harness.claims import (  # noqa: F401
     scatter_figure,
     smallest_x,
     threshold_stats,
+    versus_stats,
     weight_measures,
 )
 from harness.claims.engine import evaluate_claim
