@@ -128,6 +128,8 @@ class StopTraining(Exception):
 
 #: ``callback(epoch, record)`` after each epoch's record is complete; may raise StopTraining
 Callback = Callable[[int, Mapping[str, float]], None]
+#: one run's split metrics of an epoch, by split ("train", "val"): ``{"val/loss": ..., ...}``
+Evaluated = Mapping[str, Mapping[str, float]]
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,19 @@ class History:
         return out
 
 
+def _regression_metrics(pred: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
+    """MAE and R² of one run's predictions ``pred`` (N, ...) against targets ``y`` (N, ...)."""
+    n = y.shape[0]
+    y2 = y.reshape(n, -1).astype(np.float64)
+    resid = pred.reshape(n, -1) - y2
+    ss_res = float(np.sum(resid**2))
+    ss_tot = float(np.sum((y2 - y2.mean(axis=0)) ** 2))
+    return {
+        f"{prefix}/mae": float(np.mean(np.abs(resid))),
+        f"{prefix}/r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+    }
+
+
 def _reached(value: float, target: float, mode: str) -> bool:
     if not math.isfinite(value):
         return False
@@ -299,21 +314,26 @@ class Trainer:
         for key, value in metrics.items():
             out[f"{prefix}/{key}"] = float(value)
         if getattr(net.loss, "task", "classification") != "classification":
-            pred = net.predict(split.X, batch_size=bs).reshape(split.y.shape[0], -1)
-            y = split.y.reshape(split.y.shape[0], -1).astype(np.float64)
-            resid = pred - y
-            ss_res = float(np.sum(resid**2))
-            ss_tot = float(np.sum((y - y.mean(axis=0)) ** 2))
-            out[f"{prefix}/mae"] = float(np.mean(np.abs(resid)))
-            out[f"{prefix}/r2"] = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+            with np.errstate(all="ignore"):
+                pred = net.predict(split.X, batch_size=bs)
+            out.update(_regression_metrics(pred, split.y, prefix))
         return out
 
-    def _epoch_record(self, epoch: int, extra: Mapping[str, float]) -> dict[str, float]:
+    def _evaluates_train(self, epoch: int) -> bool:
+        return self.settings.eval_train or epoch == 0
+
+    def _epoch_record(
+        self, epoch: int, extra: Mapping[str, float], evaluated: Evaluated | None = None
+    ) -> dict[str, float]:
+        """The record of ``epoch``; ``evaluated`` holds the split metrics when a caller measured
+        them already (:class:`StackedTrainer` evaluates every replicate in one pass)."""
         record: dict[str, float] = {"epoch": float(epoch)}
         record.update(extra)
-        if self.settings.eval_train or epoch == 0:
-            record.update(self._evaluate(self.splits.train, "train"))
-        record.update(self._evaluate(self.splits.val, "val"))
+        if self._evaluates_train(epoch):
+            record.update(
+                evaluated["train"] if evaluated else self._evaluate(self.splits.train, "train")
+            )
+        record.update(evaluated["val"] if evaluated else self._evaluate(self.splits.val, "val"))
         record["lr"] = float(getattr(self.optimizer, "current_lr", float("nan")))
         if self.recorder is not None:  # train.record: weights, units, step windows
             record.update(self.recorder.on_epoch(epoch, self.network))
@@ -493,9 +513,11 @@ class Trainer:
 
             self._bar = tqdm(total=self.settings.epochs, desc=self.label, unit="epoch", leave=False)
 
-    def _first_record(self) -> tuple[dict[str, float], tuple[str, str] | None]:
+    def _first_record(
+        self, evaluated: Evaluated | None = None
+    ) -> tuple[dict[str, float], tuple[str, str] | None]:
         extra = self._telemetry_at_init() if self.settings.telemetry else {}
-        record = self._epoch_record(0, extra)
+        record = self._epoch_record(0, extra, evaluated)
         self._initial_loss = record.get("train/loss", math.nan)
         if not math.isfinite(self._initial_loss):
             self._initial_loss = None
@@ -503,9 +525,9 @@ class Trainer:
         return record, self._check_stop(0, record)
 
     def _record(
-        self, epoch: int, extra: Mapping[str, float]
+        self, epoch: int, extra: Mapping[str, float], evaluated: Evaluated | None = None
     ) -> tuple[dict[str, float], tuple[str, str] | None]:
-        record = self._epoch_record(epoch, extra)
+        record = self._epoch_record(epoch, extra, evaluated)
         self.history.records.append(record)
         if self._bar is not None:
             self._bar.update(1)
@@ -691,7 +713,7 @@ class StackedTrainer:
                 return f"replicate {i}: its train settings differ from replicate 0's"
             if t.recorder is not None:
                 return "train.record reads the network at every step: replicates train one by one"
-            if t.splits.train is not first.splits.train:
+            if t.splits.train is not first.splits.train or t.splits.val is not first.splits.val:
                 return f"replicate {i}: its training data differ from replicate 0's"
             if t.network.get_config() != first.network.get_config():
                 return f"replicate {i}: its network differs from replicate 0's"
@@ -728,27 +750,28 @@ class StackedTrainer:
             t.history.throughput_note = STACKED_TIMING_NOTE
         alive = list(range(len(trainers)))
         try:
-            firsts = {i: trainers[i]._first_record() for i in alive}
-            yield [(i, firsts[i][0]) for i in alive]
-            alive = [i for i in alive if not trainers[i]._after_record(0, *firsts[i])]
-            if not alive:
-                return
-            stack = StackedSequential([trainers[i].network for i in alive])
-            optimizer = copy.deepcopy(trainers[alive[0]].optimizer)
+            stack = StackedSequential([t.network for t in trainers])
+            optimizer = copy.deepcopy(trainers[0].optimizer)
             rows = list(alive)  # stack row -> trainer index
+            evaluated = self._evaluate(stack, rows, 0)
+            firsts = {i: trainers[i]._first_record(evaluated[i]) for i in alive}
+            yield [(i, firsts[i][0]) for i in alive]
+            ended = {i for i in alive if trainers[i]._after_record(0, *firsts[i])}
+            alive = [i for i in alive if i not in ended]
             for epoch in range(1, trainers[0].settings.epochs + 1):
+                if not alive:
+                    return
+                if ended:  # stopped after their epoch: out of the stack
+                    stack.drop([r for r, i in enumerate(rows) if i in ended], optimizer)
+                    rows = [i for i in rows if i not in ended]
                 with np.errstate(over="ignore", invalid="ignore"):
                     extras, rows = self._train_epoch(epoch, stack, optimizer, rows)
                 alive = [i for i in alive if i in extras]
-                out = {i: trainers[i]._record(epoch, extras[i]) for i in alive}
+                evaluated = self._evaluate(stack, rows, epoch) if rows else {}
+                out = {i: trainers[i]._record(epoch, extras[i], evaluated[i]) for i in alive}
                 yield [(i, out[i][0]) for i in alive]
                 ended = {i for i in alive if trainers[i]._after_record(epoch, *out[i])}
-                if ended:
-                    stack.drop([r for r, i in enumerate(rows) if i in ended], optimizer)
-                    rows = [i for i in rows if i not in ended]
                 alive = [i for i in alive if i not in ended]
-                if not alive:
-                    return
             for i in alive:
                 t = trainers[i]
                 t.history.status, t.history.reason = (
@@ -763,6 +786,28 @@ class StackedTrainer:
         finally:
             for t in trainers:
                 t._finish()
+
+    def _evaluate(self, stack: Any, rows: list[int], epoch: int) -> dict[int, Evaluated]:
+        """Every stacked replicate's split metrics of ``epoch`` (what :meth:`Trainer._evaluate`
+        measures), from one stacked evaluation pass per split; by trainer index."""
+        first = self.trainers[rows[0]]
+        bs = first.settings.eval_batch_size
+        regression = getattr(first.network.loss, "task", "classification") != "classification"
+        splits = [("val", first.splits.val)]
+        if first._evaluates_train(epoch):
+            splits.insert(0, ("train", first.splits.train))
+        out: dict[int, dict[str, dict[str, float]]] = {i: {} for i in rows}
+        for prefix, split in splits:
+            with np.errstate(all="ignore"):
+                metrics, preds = stack.evaluate(
+                    split.X, split.y, batch_size=bs, predictions=regression
+                )
+            for r, i in enumerate(rows):
+                rec = {f"{prefix}/{k}": float(v) for k, v in metrics[r].items()}
+                if preds is not None:
+                    rec.update(_regression_metrics(preds[r], split.y, prefix))
+                out[i][prefix] = rec
+        return dict(out)
 
     def _train_epoch(
         self, epoch: int, stack: Any, optimizer: Any, rows: list[int]

@@ -35,11 +35,19 @@ from typing import Any
 import numpy as np
 
 from ._scratch import Scratch
-from .activations import Activation, sigmoid
+from .activations import (
+    SIGMOID_SATURATION,
+    TANH_SATURATION,
+    Activation,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    sigmoid,
+)
 from .base import Array, Layer, Optimizer
 from .layers import BatchNorm, Dense, Dropout, Flatten, Reshape
 from .losses import MeanSquaredError, SoftmaxCrossEntropy
-from .network import Sequential
+from .network import Sequential, _class_like, _target_labels
 from .optimizers import ParamDict
 from .regularizers import L1, L2
 
@@ -80,6 +88,11 @@ class _StackedLayer:
     def backward(self, dout: Array) -> Array:
         raise NotImplementedError
 
+    def infer(self, x: Array) -> Array:
+        """Evaluation-mode forward of ``x`` (R, N, ...); it may be one batch broadcast over the
+        replicates (stride 0 on axis 0). Leaves the training caches alone."""
+        return self.forward(x)
+
     def drop(self, keep: Array) -> None:
         """Keep only the replicates at positions ``keep`` (called after the arrays are sliced)."""
         self.layers = [self.layers[i] for i in keep]
@@ -89,6 +102,7 @@ class _StackedDense(_StackedLayer):
     def __init__(self, layers: list[Layer]) -> None:
         super().__init__(layers)
         self._scratch = Scratch()  # outputs in reused buffers: a fresh 256 kB array page-faults
+        self._eval = Scratch()  # evaluation outputs, by batch size (the train and val splits)
 
     def forward(self, x: Array) -> Array:
         W = self.params["W"]
@@ -96,6 +110,16 @@ class _StackedDense(_StackedLayer):
         out = np.matmul(
             x, W, out=self._scratch.empty("out", (x.shape[0], x.shape[1], W.shape[2]), W.dtype)
         )
+        if "b" in self.params:
+            out += self.params["b"][:, None, :]
+        return out
+
+    def infer(self, x: Array) -> Array:
+        W = self.params["W"]
+        N = x.shape[1]
+        out = self._eval.empty(f"out{N}", (W.shape[0], N, W.shape[2]), W.dtype)
+        # one batch shared by every replicate: (N, D) @ (R, D, U) broadcasts, one GEMM each
+        np.matmul(x[0] if x.strides[0] == 0 else x, W, out=out)
         if "b" in self.params:
             out += self.params["b"][:, None, :]
         return out
@@ -124,6 +148,7 @@ class _StackedDense(_StackedLayer):
     def drop(self, keep: Array) -> None:
         super().drop(keep)
         self._scratch.clear()
+        self._eval.clear()
 
 
 class _StackedActivation(_StackedLayer):
@@ -132,6 +157,10 @@ class _StackedActivation(_StackedLayer):
     def __init__(self, layers: list[Layer]) -> None:
         super().__init__(layers)
         self.layer = copy.deepcopy(layers[0])  # a private instance: its caches are (R·N, ...)
+        # evaluation instances by input shape, so that the training caches and each split's
+        # work arrays stay put
+        self._eval_layers: dict[tuple[int, ...], Layer] = {}
+        self._probe: Layer | None = None  # one replicate's view, for telemetry statistics
 
     def forward(self, x: Array) -> Array:
         self._in_shape = x.shape
@@ -139,16 +168,53 @@ class _StackedActivation(_StackedLayer):
         out = self.layer.forward(x.reshape(-1, *x.shape[2:]), train=True)
         return out.reshape(x.shape[0], x.shape[1], *out.shape[1:])
 
+    def infer(self, x: Array) -> Array:
+        layer = self._eval_layers.get(x.shape)
+        if layer is None:
+            layer = self._eval_layers[x.shape] = copy.deepcopy(self.layers[0])
+        out = layer.forward(x.reshape(-1, *x.shape[2:]), train=False)
+        return out.reshape(x.shape[0], x.shape[1], *out.shape[1:])
+
+    def drop(self, keep: Array) -> None:
+        super().drop(keep)
+        self._eval_layers.clear()
+
     def backward(self, dout: Array) -> Array:
         dx = self.layer.backward(dout.reshape(-1, *dout.shape[2:]))
         return dx.reshape(self._in_shape)
 
     def statistics(self, out: Array) -> list[dict[str, float]]:
-        """Each replicate's activation statistics (saturation, dead fraction), as unstacked."""
-        probe = copy.deepcopy(self.layer)
+        """Each replicate's activation statistics (saturation, dead fraction), as unstacked,
+        for the last training forward pass; ``out`` is its output (R, N, ...)."""
+        R, N = out.shape[:2]
+        layer = self.layer
+        kind = type(layer)
+        if kind.statistics is Activation.statistics:  # type: ignore[attr-defined]
+            return [{} for _ in range(R)]
+        # the common ones on all rows at once: fractions of 0/1 counts, exact as unstacked
+        if kind is ReLU:
+            dead = (out <= 0).all(axis=1).reshape(R, -1).mean(axis=1)
+            return [{"dead_fraction": v} for v in dead.tolist()]
+        if kind is Sigmoid:
+            flags = (out < SIGMOID_SATURATION) | (out > 1.0 - SIGMOID_SATURATION)
+            return [{"saturation": v} for v in flags.reshape(R, -1).mean(axis=1).tolist()]
+        if kind is Tanh:
+            flags = np.abs(out) > TANH_SATURATION
+            return [{"saturation": v} for v in flags.reshape(R, -1).mean(axis=1).tolist()]
+        # any other: a probe instance whose per-sample caches are replicate r's rows of the
+        # stacked instance's (the caches of an elementwise layer are elementwise too)
+        if self._probe is None:
+            self._probe = copy.deepcopy(layer)
+        probe = self._probe
+        cached = {
+            name: value.reshape(R, N, *value.shape[1:])
+            for name, value in vars(layer).items()
+            if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == R * N
+        }
         stats = []
-        for r in range(out.shape[0]):
-            probe.forward(self._x[r], train=True)
+        for r in range(R):
+            for name, value in cached.items():
+                setattr(probe, name, value[r])
             stats.append(probe.statistics(out[r]))  # type: ignore[attr-defined]
         return stats
 
@@ -172,6 +238,13 @@ class _StackedDropout(_StackedLayer):
     def backward(self, dout: Array) -> Array:
         return dout if self._mask is None else dout * self._mask
 
+    def infer(self, x: Array) -> Array:
+        layer = self.layers[0]
+        rate = float(layer.rate)  # type: ignore[attr-defined]
+        if rate and layer.mode == "scale_at_test":  # type: ignore[attr-defined]
+            return x * (1.0 - rate)
+        return x
+
 
 class _StackedBatchNorm(_StackedLayer):
     def forward(self, x: Array) -> Array:
@@ -193,6 +266,17 @@ class _StackedBatchNorm(_StackedLayer):
         rv += (1.0 - m) * var.reshape(R, C)
         self._xhat = xc * self._inv_std
         return self._xhat * gamma + beta
+
+    def infer(self, x: Array) -> Array:
+        # the running statistics of each replicate, in the unstacked layer's order of operations
+        R, C = self.params["gamma"].shape
+        bshape = (R, 1, C) + (1,) * (x.ndim - 3)
+        xc = x - self.state["running_mean"].reshape(bshape)
+        eps = self.layers[0].eps  # type: ignore[attr-defined]
+        inv_std = 1.0 / np.sqrt(self.state["running_var"].reshape(bshape) + eps)
+        return (xc * inv_std) * self.params["gamma"].reshape(bshape) + self.params["beta"].reshape(
+            bshape
+        )
 
     def backward(self, dout: Array) -> Array:
         axes, xhat = self._axes, self._xhat
@@ -327,8 +411,16 @@ class _StackedCrossEntropy(_StackedLoss):
 class _StackedMSE(_StackedLoss):
     def _fast_forward(self, y: Array, t: Array) -> Array | None:
         out = self.loss.output
+        R, N, K = y.shape
+        if t.shape == (R, N) and K > 1 and t.dtype.kind in "iu":
+            if t.size and (t.min() < 0 or t.max() >= K):
+                return None  # the loss's own error message
+            # class indices: one-hot rows, as the unstacked loss builds them
+            onehot = np.zeros((R * N, K), dtype=y.dtype)
+            onehot[np.arange(R * N), t.reshape(-1)] = 1
+            t = onehot.reshape(R, N, K)
         if t.shape != y.shape or out not in MeanSquaredError.OUTPUTS:
-            return None  # class-index targets, a bad output name: the loss's own path
+            return None  # other targets, a bad output name: the loss's own path
         if out == "softmax":
             self._p = _softmax_last(y)
         elif out == "sigmoid":
@@ -428,6 +520,8 @@ class StackedSequential:
                 sl.state[key] = np.stack([net.layers[i].state[key] for net in nets])
         self._bind_views()
         self.loss = _stacked_loss([net.loss for net in nets])
+        # evaluation has loss objects of its own: their caches are not the training step's
+        self._eval_loss = _stacked_loss([copy.deepcopy(net.loss) for net in nets])
         first = nets[0]._backward_layers
         self._backward_layers = [
             sl for sl, layer in zip(self.layers, nets[0].layers) if any(layer is f for f in first)
@@ -515,6 +609,73 @@ class StackedSequential:
             self._decay[bad], self._other[bad] = before
         return losses
 
+    # -- evaluation --------------------------------------------------------------------------
+    def infer(self, x: Array) -> Array:
+        """Evaluation-mode raw outputs of every replicate for one batch ``x`` (N, ...) that all
+        of them see: shape (R, N, K). As ``Sequential.forward(x, train=False)`` per replicate
+        (dropout off, batch norm on running statistics); the training caches stay as they were.
+        """
+        net = self.nets[0]
+        x = np.asarray(x)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        if x.shape[1:] != net.input_shape:
+            net.layers[0].check_input(x)  # raises ValueError naming layer and shapes
+        h = np.broadcast_to(x, (self.n_replicates, *x.shape))
+        for layer in self.layers:
+            h = layer.infer(h)
+        return h
+
+    def evaluate(
+        self, x: Array, t: Array, *, batch_size: int | None = None, predictions: bool = False
+    ) -> tuple[list[dict[str, float]], Array | None]:
+        """Each replicate's ``Sequential.evaluate(x, t, batch_size=...)`` from one stacked
+        evaluation-mode pass per batch: ``({"loss": ..., "accuracy": ...} per stack row, preds)``.
+
+        ``preds`` (with ``predictions=True``, else None) are the replicates'
+        ``Sequential.predict`` outputs from the same pass, shape (R, N, K).
+        """
+        x, t = np.asarray(x), np.asarray(t)
+        if len(x) != len(t):
+            raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
+        R = self.n_replicates
+        net = self.nets[0]
+        total = np.zeros(R)
+        correct = np.zeros(R, dtype=np.int64)
+        n = 0
+        classify: bool | None = None
+        parts: list[Array] = []
+        for sl in net._batches(len(x), batch_size):
+            y = self.infer(x[sl])
+            tb = t[sl]
+            K = y.shape[2]
+            total += self._eval_loss.forward(y, np.broadcast_to(tb, (R, *tb.shape))) * len(tb)
+            n += len(tb)
+            if classify is None:
+                classify = net.loss.task == "classification" or _class_like(tb, K)
+            if classify:
+                if K > 1:  # every loss's predicted label (and Sequential's default): the argmax
+                    labels = y.argmax(axis=2)
+                else:
+                    labels = np.stack(
+                        [self.nets[m]._predict_labels(y[r]) for r, m in enumerate(self.members)]
+                    )
+                correct += np.sum(labels == _target_labels(tb, K), axis=1)
+            if predictions:
+                flat = y.reshape(R * y.shape[1], K)
+                pred = self._eval_loss.loss.link(flat)
+                parts.append(np.array(pred).reshape(y.shape))  # a copy: y is a reused buffer
+        results = []
+        for r in range(R):
+            result = {"loss": float(total[r]) / max(n, 1)}
+            if classify:
+                result["accuracy"] = int(correct[r]) / max(n, 1)
+            results.append(result)
+        preds = None
+        if predictions:
+            preds = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return results, preds
+
     @property
     def group_params(self) -> dict[str, Array]:
         """Every replicate's parameters in two blocks, one row per replicate: ``"decay"`` (the
@@ -558,9 +719,10 @@ class StackedSequential:
                 mean = flat.sum(axis=1) / flat.shape[1]
                 centered = flat - mean[:, None].astype(flat.dtype)
                 std = np.sqrt(np.einsum("ij,ij->i", centered, centered) / flat.shape[1])
-                for r in range(R):
-                    stats[r][f"act_mean/{sl.name}"] = float(mean[r])
-                    stats[r][f"act_std/{sl.name}"] = float(std[r])
+                k_mean, k_std = f"act_mean/{sl.name}", f"act_std/{sl.name}"
+                for r, (m, sd) in enumerate(zip(mean.tolist(), std.tolist())):
+                    stats[r][k_mean] = m
+                    stats[r][k_std] = sd
             if is_activation:
                 assert isinstance(sl, _StackedActivation)
                 for r, extra in enumerate(sl.statistics(out)):
@@ -581,19 +743,20 @@ class StackedSequential:
         for name, _, g in self._weight_views():
             gf = g.reshape(R, -1)
             norms = np.sqrt(np.einsum("ij,ij->i", gf, gf))
-            for r in range(R):
-                stats[r][f"grad_norm/{name}"] = float(norms[r])
+            key = f"grad_norm/{name}"
+            for r, v in enumerate(norms.tolist()):
+                stats[r][key] = v
 
     def _update_norms(self, stats: list[dict[str, float]], snapshot: Array) -> None:
-        R = self.n_replicates
         delta_all = self._decay - snapshot
         for name, W, _ in self._weight_views():
             o, _ = self._offsets[name]
             size = W[0].size
             d = delta_all[:, o : o + size]
             norms = np.sqrt(np.einsum("ij,ij->i", d, d))
-            for r in range(R):
-                stats[r][f"update_norm/{name}"] = float(norms[r])
+            key = f"update_norm/{name}"
+            for r, v in enumerate(norms.tolist()):
+                stats[r][key] = v
 
     # -- replicates in and out ------------------------------------------------------------------
     def write_back(self, rows: Sequence[int] | None = None) -> None:
@@ -626,6 +789,7 @@ class StackedSequential:
             sl.drop(keep)
         self._bind_views()
         self.loss.drop(keep)
+        self._eval_loss.drop(keep)
         if optimizer is not None:
             state = optimizer.__dict__.get("_state", {})
             for slots in state.values():

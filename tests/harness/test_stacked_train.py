@@ -217,3 +217,24 @@ def test_claim_protocols_that_feed_a_timing_measure_train_unstacked():
     assert not timing_protocols(other)
     assert all(_protocol_stacking(other, p, None) for p in other.protocols_to_run())
     assert not any(_protocol_stacking(other, p, False) for p in other.protocols_to_run())
+
+
+def test_stacked_replicates_are_evaluated_in_one_pass_per_split(monkeypatch):
+    """No replicate's own network evaluates a split during training: the stack does it for all
+    (only the end-of-run test split and the chance check use a replicate's network)."""
+    from models.network import Sequential
+
+    calls: list[int] = []
+    plain = Sequential.evaluate
+
+    def counting(self, *args, **kwargs):
+        calls.append(len(args[0]))
+        return plain(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sequential, "evaluate", counting)
+    configs = [digits_config(seed=s, epochs=3) for s in (0, 1, 2)]
+    stacked = _trainers(configs)
+    StackedTrainer(stacked).run()
+    n_test = 0 if stacked[0].splits.test is None else stacked[0].splits.test.n
+    assert all(n == n_test for n in calls), calls  # the test split only, once per replicate
+    assert len(calls) == (3 if n_test else 0)

@@ -14,11 +14,14 @@ from models.stacked import StackedSequential, stacking_unsupported
 R, N, D = 3, 4, 5
 
 
-def _nets(layers, loss="cross_entropy", regularizers=(), dtype=np.float64):
+def _nets(layers, loss="cross_entropy", regularizers=(), dtype=np.float64, telemetry=False):
     nets = []
     for seed in range(R):
         net = Sequential(
-            [LAYERS.build(spec) for spec in layers], loss=loss, regularizers=regularizers
+            [LAYERS.build(spec) for spec in layers],
+            loss=loss,
+            regularizers=regularizers,
+            telemetry=telemetry,
         )
         nets.append(net.build((D,), rng=np.random.default_rng(seed), dtype=dtype))
     return nets
@@ -220,3 +223,98 @@ def test_batch_one_steps_equal_the_unstacked_ones(dtype):
         assert np.max(np.abs(a - b)) <= tol * np.max(np.abs(b))
     x, t = _batch()
     check_stacked_gradients(_nets(layers), x[:, :1], t[:, :1])
+
+
+EVAL_LAYERS = {
+    "relu-dropout": [
+        {"name": "dense", "units": 8},
+        "relu",
+        {"name": "dropout", "rate": 0.3},
+        {"name": "dense", "units": 3},
+    ],
+    "book-dropout-batch-norm": [
+        {"name": "dense", "units": 7},
+        "batch_norm",
+        "tanh",
+        {"name": "dropout", "rate": 0.4, "mode": "scale_at_test"},
+        {"name": "dense", "units": 3},
+    ],
+    "batch-norm-first": ["batch_norm", {"name": "dense", "units": 3}],
+}
+
+
+def _trained_stack(layers, loss, dtype):
+    rng = np.random.default_rng(7)
+    stack = StackedSequential(_nets(layers, loss=loss, dtype=dtype))
+    opt = OPTIMIZERS.build("momentum")
+    for _ in range(5):
+        stack.train_step(rng.normal(size=(R, N, D)), rng.integers(0, 3, size=(R, N)), opt)
+    stack.write_back()
+    return stack, opt
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(np.float64, 1e-10), (np.float32, 1e-5)])
+@pytest.mark.parametrize("loss", ["cross_entropy", {"name": "mse", "output": "softmax"}, "hinge"])
+@pytest.mark.parametrize("case", sorted(EVAL_LAYERS))
+def test_stacked_evaluation_equals_each_replicates_own(case, loss, dtype, tol):
+    """One stacked pass gives each replicate's Sequential.evaluate and predict, after training
+    (batch-norm running statistics moved, dropout active in training only), in eval batches
+    with a partial last one, and after a replicate left the stack."""
+    stack, opt = _trained_stack(EVAL_LAYERS[case], loss, dtype)
+    rng = np.random.default_rng(8)
+    X, T = rng.normal(size=(23, D)), rng.integers(0, 3, size=23)
+    for rows in ([0, 1, 2], [0, 2]):
+        if rows == [0, 2]:
+            stack.drop([1], opt)
+        metrics, preds = stack.evaluate(X, T, batch_size=10, predictions=True)
+        assert preds is not None and len(metrics) == len(rows)
+        for r, m in enumerate(rows):
+            net = stack.nets[m]
+            ref = net.evaluate(X, T, batch_size=10)
+            assert metrics[r].keys() == ref.keys()
+            for key, value in ref.items():
+                assert metrics[r][key] == pytest.approx(value, rel=tol, abs=tol), key
+            np.testing.assert_allclose(preds[r], net.predict(X), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("case", sorted(EVAL_LAYERS))
+def test_stacked_evaluation_leaves_the_training_step_alone(case):
+    """Evaluating between a forward pass and its backward pass changes nothing of the step."""
+    grads = []
+    for evaluate in (False, True):
+        stack, _ = _trained_stack(EVAL_LAYERS[case], "cross_entropy", np.float64)
+        rng = np.random.default_rng(9)
+        x, t = rng.normal(size=(R, N, D)), rng.integers(0, 3, size=(R, N))
+        stack.compute_loss(x, t)
+        if evaluate:
+            stack.evaluate(rng.normal(size=(N, D)), t[0], predictions=True)
+        stack.backward()
+        grads.append({k: v.copy() for k, v in stack.group_grads.items()})
+    for key, g in grads[0].items():
+        np.testing.assert_array_equal(grads[1][key], g)
+
+
+@pytest.mark.parametrize("name", [n for n in ACTIVATIONS.names() if n != "step"])
+def test_telemetry_of_every_activation_stacked_equals_unstacked(name):
+    """Per-layer telemetry of a stacked step (the vectorized ReLU/sigmoid/tanh statistics and
+    every other activation's own) is each replicate's unstacked telemetry."""
+    layers = [{"name": "dense", "units": 6}, _activation_spec(name), {"name": "dense", "units": 3}]
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3, R, N, D)) * 3  # wide inputs: some saturated and some dead units
+    T = rng.integers(0, 3, size=(3, R, N))
+    ref, nets = _nets(layers, telemetry=True), _nets(layers, telemetry=True)
+    for r in (1, 2):  # half the units dead (or saturated) for every sample in replicates 1, 2
+        for net in (ref[r], nets[r]):
+            net.params["dense_0.b"][:3] = -50.0
+    opts = [OPTIMIZERS.build("sgd") for _ in range(R)]
+    stack = StackedSequential(nets)
+    opt = OPTIMIZERS.build("sgd")
+    for k in range(3):
+        for r in range(R):
+            ref[r].train_step(X[k, r], T[k, r], opts[r])
+        stack.train_step(X[k], T[k], opt)
+        for r in range(R):
+            want = ref[r].last_telemetry
+            assert stack.last_telemetry[r].keys() == want.keys()
+            for key, value in want.items():
+                assert stack.last_telemetry[r][key] == pytest.approx(value, rel=1e-10), key
