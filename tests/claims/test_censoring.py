@@ -58,6 +58,12 @@ def test_runs_column_counts_only_the_two_compared_arms():
     assert cond.n_runs == 2 * claim.replicates
 
 
+@pytest.fixture(scope="module")
+def censored():
+    claim = load_claim("mse_vs_ce")
+    return claim, evaluate_claim(claim, grid_tables(claim, censored_world))
+
+
 def _figure(claim, out, spec, protocols):
     from harness.claims.figures import FIGURES, FigureContext
 
@@ -76,11 +82,10 @@ _BAR = {"name": "bar", "measure": "epochs_to_target", "x": "train.loss", "hue": 
 
 
 @pytest.mark.parametrize(("spec", "protocol"), [(_VS_LR, "every_lr"), (_BAR, "best_lr")])
-def test_figures_draw_a_censored_arm_at_the_budget_line_not_drop_it(spec, protocol):
+def test_figures_draw_a_censored_arm_at_the_budget_line_not_drop_it(censored, spec, protocol):
     from harness.claims.figures import _CENSORED
 
-    claim = load_claim("mse_vs_ce")
-    out = evaluate_claim(claim, grid_tables(claim, censored_world))
+    claim, out = censored
     ax = _figure(claim, out, spec, [protocol]).axes[0]
     labels = ax.get_legend().get_texts()
     assert _CENSORED in [t.get_text() for t in labels]
