@@ -48,20 +48,7 @@ def test_every_claim_file_validates(claim_id, budget):
     assert {c.id for c in claim.checks} <= quoted, "every check is tied to a quote"
 
 
-#: claims whose quick budget still runs fewer than 6 seeds (their verdicts are inconclusive
-#: there: the range of 3 seeds reaches 75 %, and the engine decides nothing below 93 %)
-_FEW_SEEDS_AT_QUICK = {"optimizers_training"}
-
-
-@pytest.mark.parametrize(
-    "claim_id",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(reason="fewer than 6 seeds at the quick budget"))
-        if c in _FEW_SEEDS_AT_QUICK
-        else c
-        for c in list_claims()
-    ],
-)
+@pytest.mark.parametrize("claim_id", list_claims())
 def test_quick_and_full_budgets_run_enough_seeds_to_decide(claim_id):
     # the order-statistic interval of the median reaches 95 % from 6 seeds (96.9 %); fewer seeds
     # make every verdict inconclusive (issue 8), so a budget that runs them only spends time
