@@ -95,7 +95,11 @@ def make_storage(url: str, *, heartbeat: bool = False) -> Any:
     if kind == "journal":
         path = Path(url[len(JOURNAL_SCHEME) :] if url.startswith(JOURNAL_SCHEME) else url)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        from harness.study.journal_lock import InterruptSafeLock, install_sigint_handler
+
+        install_sigint_handler()  # a Ctrl-C inside the journal's lock waits for its release
+        lock = InterruptSafeLock(str(path))
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
     if kind == "redis":
         return optuna.storages.JournalStorage(JournalRedisBackend(url))
     engine_kwargs: dict[str, Any] = {}
