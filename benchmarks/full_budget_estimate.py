@@ -92,17 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---:|---:|---:|---:|---:|")
     tot_q = tot_f = 0.0
-    for cid in args.claims or list_claims():
+    ids = args.claims or list_claims()
+    n_measured = 0
+    for cid in ids:
         rq, wq = claim_work(cid, "quick")
         rf, wf = claim_work(cid, "full")
         ratio = wf / wq if wq else math.nan
         tq = measured.get(cid, math.nan)
         tf = tq * ratio
         if math.isfinite(tf):
-            tot_q, tot_f = tot_q + tq, tot_f + tf
+            tot_q, tot_f, n_measured = tot_q + tq, tot_f + tf, n_measured + 1
         print(f"| {cid} | {rq} | {rf} | {ratio:.2f} | {tq:.0f} | {tf:.0f} |")
     print(
-        f"| **all** | | | **{tot_f / tot_q if tot_q else math.nan:.2f}** | **{tot_q:.0f}** | "
+        f"| **the {n_measured} of {len(ids)} claims with a measured quick time** | | | "
+        f"**{tot_f / tot_q if tot_q else math.nan:.2f}** | **{tot_q:.0f}** | "
         f"**{tot_f:.0f}** (≈ {tot_f / 3600:.1f} h, an estimate) |"
     )
     return 0
