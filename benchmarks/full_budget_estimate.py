@@ -19,6 +19,7 @@ Usage::
 
     python benchmarks/full_budget_estimate.py reports/index.json
     python benchmarks/full_budget_estimate.py reports/index.json --claims batch_norm mse_vs_ce
+    python benchmarks/full_budget_estimate.py run1/index.json run2/index.json   # merged
 """
 
 from __future__ import annotations
@@ -74,30 +75,37 @@ def claim_work(claim_id: str, budget: str) -> tuple[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("index", type=Path, help="index.json of a quick-budget reproduction")
+    ap.add_argument(
+        "index", type=Path, nargs="+", help="index.json of quick-budget reproductions (merged)"
+    )
     ap.add_argument("--claims", nargs="*", default=None, help="claim ids (default: every claim)")
     args = ap.parse_args(argv)
-    book = json.loads(args.index.read_text(encoding="utf-8"))
-    measured = {
-        c["claim"]: float(c["wall_time_s"]) for c in book["claims"] if c["budget"] == "quick"
-    }
+    measured: dict[str, float] = {}
+    for path in args.index:
+        book = json.loads(path.read_text(encoding="utf-8"))
+        measured.update(
+            {c["claim"]: float(c["wall_time_s"]) for c in book["claims"] if c["budget"] == "quick"}
+        )
     print(
         "| claim | quick runs | full runs | work full / quick | quick measured (s) | "
         "full estimated (s) |"
     )
     print("|---|---:|---:|---:|---:|---:|")
     tot_q = tot_f = 0.0
-    for cid in args.claims or list_claims():
+    ids = args.claims or list_claims()
+    n_measured = 0
+    for cid in ids:
         rq, wq = claim_work(cid, "quick")
         rf, wf = claim_work(cid, "full")
         ratio = wf / wq if wq else math.nan
         tq = measured.get(cid, math.nan)
         tf = tq * ratio
         if math.isfinite(tf):
-            tot_q, tot_f = tot_q + tq, tot_f + tf
+            tot_q, tot_f, n_measured = tot_q + tq, tot_f + tf, n_measured + 1
         print(f"| {cid} | {rq} | {rf} | {ratio:.2f} | {tq:.0f} | {tf:.0f} |")
     print(
-        f"| **all** | | | **{tot_f / tot_q if tot_q else math.nan:.2f}** | **{tot_q:.0f}** | "
+        f"| **the {n_measured} of {len(ids)} claims with a measured quick time** | | | "
+        f"**{tot_f / tot_q if tot_q else math.nan:.2f}** | **{tot_q:.0f}** | "
         f"**{tot_f:.0f}** (≈ {tot_f / 3600:.1f} h, an estimate) |"
     )
     return 0
