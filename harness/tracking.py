@@ -345,8 +345,8 @@ class Tracker:
         ]
         t = [RunTag(str(k), redact_text(str(v))[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
         sent = 0
-        if len(m) >= _FAST_METRICS_MIN and self._insert_metrics(run_id, m):
-            sent, m = len(m), []
+        if len(m) >= _FAST_METRICS_MIN and self._insert_rows(run_id, m, p):
+            sent, m, p = len(m), [], []
         while m or p or t:
             self.client.log_batch(
                 run_id,
@@ -373,24 +373,29 @@ class Tracker:
                 self._store = None
         return self._store
 
-    def _insert_metrics(self, run_id: str, metrics: Sequence[Any]) -> bool:
-        """Insert a run's metric rows in one transaction of two statements, bypassing the ORM.
+    def _insert_rows(self, run_id: str, metrics: Sequence[Any], params: Sequence[Any]) -> bool:
+        """Insert a run's metric rows (and params) in one transaction, bypassing the ORM.
 
         MLflow's ``log_batch`` builds an ORM object per value and rewrites the run's latest
         value per key once per row: ~0.25 ms a value, most of a sweep's tracking time (a
-        100-epoch run logs ~1000). Here the rows go in as one ``executemany`` and the latest
-        values are merged once per key, in the tables and columns MLflow's own path writes
-        (``tests/harness/test_tracking.py`` reads both back through ``MlflowClient``). Returns
-        False, having written nothing, when this store is not an SQL store or when some row
-        exists already (a repair logging again): the client's path then deduplicates.
+        100-epoch run logs ~1000), and it commits params and metrics separately. Here the rows
+        go in as one ``executemany``, the latest values are merged once per key, and the params
+        are inserted in the same transaction, into the tables and columns MLflow's own path
+        writes (``tests/harness/test_tracking.py`` reads both back through ``MlflowClient``).
+        Returns False, having written nothing, when this store is not an SQL store, when some
+        metric row exists already (a repair logging again) or a param has another value: the
+        client's path then deduplicates or raises MLflow's own error.
         """
         store = self._sql_store()
         if store is None:
             return False
         import sqlalchemy
         from mlflow.exceptions import MlflowException
-        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
-        from mlflow.utils.validation import _validate_metric
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam
+        from mlflow.utils.validation import _validate_metric, _validate_param
+
+        for param in params:
+            _validate_param(param.key, param.value)
 
         rows: dict[tuple[str, int, int, float], dict[str, Any]] = {}
         latest: dict[str, dict[str, Any]] = {}
@@ -405,7 +410,21 @@ class Tracker:
                 latest[key] = row
         try:
             with store.ManagedSessionMaker(read_only=False) as session:
-                store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))
+                run = store._get_run(run_uuid=run_id, session=session)
+                store._check_run_is_active(run)
+                if params:
+                    logged = {rec.key: rec.value for rec in run.params}
+                    if any(logged.get(q.key, q.value) != q.value for q in params):
+                        return False  # a changed param: MLflow's error, from its own path
+                    new_params = {q.key: q.value for q in params if q.key not in logged}
+                    if new_params:
+                        session.execute(
+                            sqlalchemy.insert(SqlParam.__table__),
+                            [
+                                {"key": k, "value": v, "run_uuid": run_id}
+                                for k, v in new_params.items()
+                            ],
+                        )
                 session.execute(
                     sqlalchemy.insert(SqlMetric.__table__),
                     [{**r, "run_uuid": run_id} for r in rows.values()],

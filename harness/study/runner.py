@@ -933,7 +933,7 @@ class SweepRunner:
         """Log a finished trial's run (and its replicate runs). With the durable outcome's
         ``timestamp`` logging again is a no-op for what was logged already (``repair``: the
         replicate runs that exist are reused, not created twice)."""
-        from harness.runlog import history_csv, open_run
+        from harness.runlog import history_csv, open_run, run_params
 
         tracker, run_id = self.tracker, info["run_id"]
         records = outcome.mean_records()
@@ -986,9 +986,10 @@ class SweepRunner:
                 if rep.replicate in cached:
                     hit = cached[rep.replicate]
                     reuse = {TAG_SOURCE: hit.source_run_id, TAG_KEY: hit.key}
+                cfg = dict(info["config"])
+                cfg["seed"] = rep.seed
+                extra = {"trial.number": outcome.number, "replicate": rep.replicate}
                 if child is None:
-                    cfg = dict(info["config"])
-                    cfg["seed"] = rep.seed
                     child = open_run(
                         tracker,
                         self.experiment_id,
@@ -996,7 +997,7 @@ class SweepRunner:
                         run_name=f"trial-{outcome.number:04d}/seed-{rep.replicate}",
                         parent_run_id=run_id,
                         command=_trial_command(self.spec, info["params"], rep.seed),
-                        extra_params={"trial.number": outcome.number, "replicate": rep.replicate},
+                        log_params=False,  # with the curves below: one transaction
                         tags={
                             "harness.kind": "replicate",
                             "optuna.trial_number": outcome.number,
@@ -1008,7 +1009,14 @@ class SweepRunner:
                         provenance=info.get("provenance", self._provenance),
                         config_artifact=False,  # the params hold it; the trial run has the file
                     )
-                tracker.log_history(child, rep.records, telemetry="ends", timestamp=timestamp)
+                # params and curves together (again on a repair: a run created just before
+                # a crash has neither; logging the same values twice is a no-op)
+                tracker.log_batch(
+                    child,
+                    params=run_params(cfg, extra),
+                    metrics=tracker.history_rows(rep.records, telemetry="ends"),
+                    timestamp=timestamp,
+                )
                 tracker.end_run(child, rep.status)
                 run_ids[rep.replicate] = child
         rep0 = outcome.replicates[0] if outcome.replicates else None

@@ -256,13 +256,16 @@ def test_bulk_metric_insert_stores_what_the_client_path_stores(
     monkeypatch.setattr(
         client, "log_batch", lambda *a, **k: calls.append(a) or client_log_batch(*a, **k)
     )
-    assert tracker.log_batch(fast, metrics=rows, timestamp=1000) == len(rows) - 1
+    params = {"train.lr": 0.1, "model.hidden": [32, 16], "note": None}
+    assert tracker.log_batch(fast, metrics=rows, params=params, timestamp=1000) == len(rows) - 1
     assert not calls  # the bulk insert, not the client
+    tracker.log_params(slow, params)
     clean = [Metric(k, v, 1000, s) for k, v, s in rows if np.isfinite(v)]
     client_log_batch(slow, metrics=clean[:1000])
 
     def stored(run_id):
         run = client.get_run(run_id)
+        assert run.data.params == {"train.lr": "0.1", "model.hidden": "[32, 16]", "note": "null"}
         history = {
             key: sorted(
                 (m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key)
@@ -276,8 +279,10 @@ def test_bulk_metric_insert_stores_what_the_client_path_stores(
     found = client.search_runs([exp], filter_string="metrics.`val/m0` = 9.0")
     assert {r.info.run_id for r in found} == {fast, slow}
     # a repair logs the same rows again: nothing new (the client path deduplicates)
-    tracker.log_batch(fast, metrics=rows, timestamp=1000)
+    tracker.log_batch(fast, metrics=rows, params=params, timestamp=1000)
     assert stored(fast) == stored(slow)
+    with pytest.raises(Exception, match="Changing param values is not allowed"):
+        tracker.log_batch(fast, metrics=rows[:30], params={"train.lr": 0.2}, timestamp=3000)
     more = [(f"val/m{k}", float(k), 60) for k in range(4)] * 6
     tracker.log_batch(fast, metrics=more, timestamp=2000)
     metrics, history = stored(fast)
