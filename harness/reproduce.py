@@ -175,33 +175,71 @@ def _log_report_views(tracker: Any, run_id: str, outcome: Any, paths: Any) -> No
         tracker.log_table(run_id, pd.DataFrame(rows), "verdicts.json")
 
 
-def timing_protocols(claim: Any) -> set[str]:
+def timing_scope(claim: Any) -> dict[str, list[Any] | None]:
     """The protocols of ``claim`` whose runs feed a timing measure (``time_to``, a ``time/`` or
-    ``throughput/`` column): through a check, a figure or the protocol's own settings, and the
-    protocols whose runs such a protocol reuses (``reuse``)."""
+    ``throughput/`` column), each with which of its trials do: ``None`` for all of them (through
+    a check, a figure or the protocol's own settings, or reused whole), else the ``where``
+    filters of the protocols that reuse (``reuse``) only the trials they select."""
     from harness.train import needs_timing, strings_in
 
     timing = {name for name, m in claim.measures.items() if needs_timing(m)}
-    out: set[str] = set()
+    direct: set[str] = set()
     for item in [*claim.checks, *getattr(claim, "figures", ())]:
         if any(s in timing for s in strings_in(item)) or needs_timing(item):
-            out.update(getattr(item, "protocols", ()) or ())
+            direct.update(getattr(item, "protocols", ()) or ())
     for name, protocol in claim.protocols.items():
         if any(s in timing for s in strings_in(protocol)):
-            out.add(name)
-    # a protocol that evaluates another's runs (``reuse``) needs those runs timed
-    for name in list(out):
-        source = getattr(claim.protocols.get(name), "reuse", None)
-        if source:
-            out.add(source)
-    return out
+            direct.add(name)
+    scope: dict[str, list[Any] | None] = dict.fromkeys(direct)
+    # a protocol that evaluates another's runs (``reuse``) needs those runs timed: all of them,
+    # or those its ``where`` keeps
+    for name in sorted(direct):
+        protocol = claim.protocols.get(name)
+        source = getattr(protocol, "reuse", None)
+        if not source or (source in scope and scope[source] is None):
+            continue
+        where = getattr(protocol, "where", None)
+        if where is None:
+            scope[source] = None
+        else:
+            filters = scope.setdefault(source, [])
+            assert filters is not None
+            filters.append(where)
+    return scope
+
+
+def timing_protocols(claim: Any) -> set[str]:
+    """The protocols of ``claim`` some of whose runs feed a timing measure (:func:`timing_scope`)."""
+    return set(timing_scope(claim))
 
 
 def _protocol_stacking(claim: Any, protocol: str, stack: bool | None) -> bool:
+    """Whether ``protocol``'s trials may train stacked: stacking is wanted and not all of them
+    feed a timing measure (those that do train unstacked: :func:`_timed_trials`)."""
     from harness.train import STACK_REPLICATES
 
     wanted = STACK_REPLICATES if stack is None else stack
-    return bool(wanted) and protocol not in timing_protocols(claim)
+    scope = timing_scope(claim)
+    return bool(wanted) and (protocol not in scope or scope[protocol] is not None)
+
+
+def _timed_trials(claim: Any, protocol: str) -> Any:
+    """``f(config) -> bool``: whether a trial of ``protocol`` (its resolved run config) feeds a
+    timing measure through another protocol's ``where`` (it then trains unstacked); None when
+    no trial of ``protocol`` is selected that way."""
+    filters = timing_scope(claim).get(protocol)
+    if not filters:
+        return None
+
+    def timed(config: Any) -> bool:
+        import pandas as pd
+
+        from harness.config import flatten
+
+        row = pd.DataFrame([flatten(dict(config))])
+        return any(bool(f.mask(row)[0]) for f in filters)
+
+    return timed
 
 
 def reproduce_command(
@@ -351,6 +389,7 @@ def reproduce_claim(
                 plots=study_plots,
                 blas_threads=blas_threads,
                 stack=_protocol_stacking(claim, protocol, stack),
+                timed_trials=_timed_trials(claim, protocol),
                 cache=cache,
             )
             tables[protocol] = run_table(result.entries, protocol)

@@ -18,7 +18,7 @@ import yaml
 from harness.config import flatten
 from harness.tracking import Tracker, provenance_tags
 
-__all__ = ["fail_run", "finish_run", "history_csv", "open_run", "run_url"]
+__all__ = ["fail_run", "finish_run", "history_csv", "open_run", "run_params", "run_url"]
 
 
 def history_csv(records: Sequence[Mapping[str, float]]) -> str:
@@ -34,6 +34,15 @@ def history_csv(records: Sequence[Mapping[str, float]]) -> str:
     return buf.getvalue()
 
 
+def run_params(
+    config: Mapping[str, Any], extra_params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A run's params: its resolved config flattened to dotted keys, and ``extra_params``."""
+    params = flatten({k: v for k, v in config.items() if k in ("seed", "data", "model", "train")})
+    params.update(extra_params or {})
+    return params
+
+
 def open_run(
     tracker: Tracker,
     experiment_id: str,
@@ -46,11 +55,13 @@ def open_run(
     tags: Mapping[str, Any] | None = None,
     provenance: Mapping[str, str] | None = None,
     config_artifact: bool = True,
+    log_params: bool = True,
 ) -> str:
     """Create the run, log the flattened config as params and the provenance tags.
 
     ``provenance`` reuses tags computed once (a sweep logs hundreds of runs); ``command`` is
-    then set per run.
+    then set per run. ``log_params=False`` leaves the params (:func:`run_params`) to the
+    caller, who logs them with the run's metrics in one transaction.
     """
     all_tags: dict[str, Any] = dict(provenance) if provenance else provenance_tags(command)
     if command is not None:
@@ -61,9 +72,8 @@ def open_run(
     run_id = tracker.start_run(
         experiment_id, run_name=run_name, parent_run_id=parent_run_id, tags=all_tags
     )
-    params = flatten({k: v for k, v in config.items() if k in ("seed", "data", "model", "train")})
-    params.update(extra_params or {})
-    tracker.log_params(run_id, params)
+    if log_params:
+        tracker.log_params(run_id, run_params(config, extra_params))
     if config_artifact:
         tracker.log_text(run_id, yaml.safe_dump(dict(config), sort_keys=False), "config.yaml")
     return run_id

@@ -669,11 +669,14 @@ class StackedTrainer:
 
     Takes one :class:`Trainer` per replicate (same settings and data; networks and streams of
     their own seeds) and drives them epoch by epoch like the unstacked lockstep loop: every
-    trainer still evaluates its own network, checks its own targets and early stopping, runs
-    its own callbacks and fills its own :class:`History`, which equals the unstacked run's to
-    float rounding (``tests/harness/test_stacked_train.py``). Only the training steps are
-    batched (:class:`models.stacked.StackedSequential`); each replicate's batches come from its
-    own order stream (:meth:`Trainer._epoch_plan`).
+    trainer checks its own targets and early stopping, runs its own callbacks and fills its own
+    :class:`History`, which equals the unstacked run's to float rounding
+    (``tests/harness/test_stacked_train.py``). The training steps are batched
+    (:class:`models.stacked.StackedSequential`; each replicate's batches come from its own order
+    stream, :meth:`Trainer._epoch_plan`), and so is the per-epoch evaluation: one stacked
+    evaluation-mode pass per split gives every live replicate its ``train/...`` and ``val/...``
+    metrics (:meth:`StackedSequential.evaluate`). Only the end of a run (the test split, the
+    chance check) uses a replicate's own network.
 
     A replicate that diverges is marked ``diverged`` with its reason (the epoch and step) and
     leaves the stack mid-epoch; one that stops (target, early stopping, a callback's

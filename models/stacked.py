@@ -19,6 +19,11 @@ every loss (cross-entropy and MSE vectorized; the others per replicate), every o
 schedule (one optimizer object steps all replicates), L1/L2 and telemetry. Convolution and
 pooling layers are not: :func:`stacking_unsupported` says why, and callers train those unstacked.
 
+Evaluation is stacked too: :meth:`StackedSequential.evaluate` runs one evaluation-mode pass of
+a data set every replicate sees (the first dense layer broadcasts the shared ``(N, D)`` batch
+against the ``(R, D, U)`` weights) and returns each replicate's ``Sequential.evaluate`` numbers
+(and its ``predict`` outputs), without touching the training caches.
+
 A replicate that stops (diverges, stops early, is pruned) is removed with :meth:`drop`; the
 others go on. :meth:`write_back` copies a replicate's parameters and running statistics into its
 own network, which is what evaluation, saving and the caller's records use.

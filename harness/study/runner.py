@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,10 @@ __all__ = [
 ]
 
 DESIGN_SAMPLERS = frozenset({"grid", "random", "qmc"})
+#: the ``train.stack_note`` of a trial trained unstacked because its runs feed a timing measure
+TIMED_TRIAL_NOTE = (
+    "its runs feed a timing measure (another protocol reuses them): trained unstacked"
+)
 _ATTR_PARENT = "harness.mlflow_parent_run_id"
 _ATTR_PARENT_TOKEN = "harness.parent_token"
 _ATTR_SPEC = "harness.spec_hash"
@@ -207,6 +211,7 @@ class SweepRunner:
         stack: bool | None = None,
         cache: bool = True,
         cache_dir: str | Path | None = None,
+        timed_trials: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
@@ -234,6 +239,9 @@ class SweepRunner:
         self.plots = plots
         self.system_metrics = system_metrics
         self.stack, self.stack_why = self._stacking(stack)
+        #: ``timed_trials(config)``: whether a trial of this resolved config must train
+        #: unstacked (its runs feed a timing measure), when only some of a study's trials do
+        self.timed_trials = timed_trials
         # finished runs reused (harness.runcache); a pruned study's runs depend on the others
         if cache_dir is None:
             cache_dir = default_cache_dir(ledger_dir=ledger_dir) if ledger_dir else None
@@ -660,7 +668,8 @@ class SweepRunner:
         config, params = self.spec.search.suggest(trial, self.spec.base_config)
         config = resolve_run_config(config)
         configs = self._replicate_configs(config)
-        keys, cached = self._cache_lookup(configs)
+        stack = self.stack and not (self.timed_trials is not None and self.timed_trials(config))
+        keys, cached = self._cache_lookup(configs, stack=stack)
         extra = {"trial.number": trial.number, "trial.replicates": len(configs)}
         extra.update({f"role.{k}": v for k, v in self.spec.roles().items()})
         design_index = trial.user_attrs.get(_ATTR_DESIGN)
@@ -702,6 +711,7 @@ class SweepRunner:
             "provenance": provenance,
             "keys": keys,
             "cached": cached,
+            "stack": stack,
         }
         todo = [i for i in range(len(configs)) if i not in cached]
         return TrialTask(
@@ -717,14 +727,14 @@ class SweepRunner:
             blas_threads=blas.threads,
             keep_weights=self.log_models != "none",
             system_metrics=self.system_metrics,
-            stack=self.stack,
+            stack=stack,
             driver_host=socket.gethostname(),
             driver_pid=os.getpid(),
         )
 
     # -- the run cache ---------------------------------------------------------------------------
     def _cache_lookup(
-        self, configs: Sequence[Mapping[str, Any]]
+        self, configs: Sequence[Mapping[str, Any]], *, stack: bool
     ) -> tuple[list[str], dict[int, Any]]:
         """Each replicate's cache key, and the finished runs found for them (by replicate)."""
         if self.cache is None:
@@ -735,7 +745,7 @@ class SweepRunner:
             hit = self.cache.get(
                 key,
                 tracking_uri=self.tracker.tracking_uri,
-                need_timing=not self.stack,
+                need_timing=not stack,
                 need_weights=i == 0 and self.log_models != "none",
             )
             if hit is not None:
@@ -933,7 +943,7 @@ class SweepRunner:
         """Log a finished trial's run (and its replicate runs). With the durable outcome's
         ``timestamp`` logging again is a no-op for what was logged already (``repair``: the
         replicate runs that exist are reused, not created twice)."""
-        from harness.runlog import history_csv, open_run
+        from harness.runlog import history_csv, open_run, run_params
 
         tracker, run_id = self.tracker, info["run_id"]
         records = outcome.mean_records()
@@ -961,7 +971,8 @@ class SweepRunner:
             if len(outcome.replicates) == 1:
                 tags[TAG_SOURCE] = cached[0].source_run_id
                 tags[TAG_KEY] = cached[0].key
-        note = outcome.stack_note if self.stack else self.stack_why
+        stacked = info.get("stack", self.stack)
+        note = outcome.stack_note if stacked else self.stack_why or TIMED_TRIAL_NOTE
         if note and len(outcome.replicates) > 1:
             tags["train.stack_note"] = note[:500]
         # one store transaction for every metric and tag of the trial
@@ -986,9 +997,10 @@ class SweepRunner:
                 if rep.replicate in cached:
                     hit = cached[rep.replicate]
                     reuse = {TAG_SOURCE: hit.source_run_id, TAG_KEY: hit.key}
+                cfg = dict(info["config"])
+                cfg["seed"] = rep.seed
+                extra = {"trial.number": outcome.number, "replicate": rep.replicate}
                 if child is None:
-                    cfg = dict(info["config"])
-                    cfg["seed"] = rep.seed
                     child = open_run(
                         tracker,
                         self.experiment_id,
@@ -996,7 +1008,7 @@ class SweepRunner:
                         run_name=f"trial-{outcome.number:04d}/seed-{rep.replicate}",
                         parent_run_id=run_id,
                         command=_trial_command(self.spec, info["params"], rep.seed),
-                        extra_params={"trial.number": outcome.number, "replicate": rep.replicate},
+                        log_params=False,  # with the curves below: one transaction
                         tags={
                             "harness.kind": "replicate",
                             "optuna.trial_number": outcome.number,
@@ -1008,7 +1020,14 @@ class SweepRunner:
                         provenance=info.get("provenance", self._provenance),
                         config_artifact=False,  # the params hold it; the trial run has the file
                     )
-                tracker.log_history(child, rep.records, telemetry="ends", timestamp=timestamp)
+                # params and curves together (again on a repair: a run created just before
+                # a crash has neither; logging the same values twice is a no-op)
+                tracker.log_batch(
+                    child,
+                    params=run_params(cfg, extra),
+                    metrics=tracker.history_rows(rep.records, telemetry="ends"),
+                    timestamp=timestamp,
+                )
                 tracker.end_run(child, rep.status)
                 run_ids[rep.replicate] = child
         rep0 = outcome.replicates[0] if outcome.replicates else None

@@ -204,7 +204,7 @@ def test_timing_measures_are_recognised():
 
 def test_claim_protocols_that_feed_a_timing_measure_train_unstacked():
     from harness.claims import load_claim
-    from harness.reproduce import _protocol_stacking, timing_protocols
+    from harness.reproduce import _protocol_stacking, _timed_trials, timing_protocols
 
     claim = load_claim("batch_size", budget="quick")
     timing = timing_protocols(claim)
@@ -212,7 +212,14 @@ def test_claim_protocols_that_feed_a_timing_measure_train_unstacked():
     # the runs of tuned_lr: reuse, so those must be timed too) and sqrt_lr
     assert timing == {"timing", "fixed_lr", "sqrt_lr", "tuned_lr"}
     assert not _protocol_stacking(claim, "timing", None)
-    assert not _protocol_stacking(claim, "tuned_lr", None)
+    # fixed_lr reuses only tuned_lr's runs at lr 0.1: those train unstacked, the others stack
+    assert _protocol_stacking(claim, "tuned_lr", None)
+    timed = _timed_trials(claim, "tuned_lr")
+    base = digits_config()
+    for lr, want in ((0.1, True), (0.3, False), (1.0, False)):
+        cfg = dict(base, train={**base["train"], "optimizer": {"name": "sgd", "lr": lr}})
+        assert timed(cfg) is want, lr
+    assert _timed_trials(claim, "timing") is None and _timed_trials(claim, "sqrt_lr") is None
     other = load_claim("mse_vs_ce", budget="quick")
     assert not timing_protocols(other)
     assert all(_protocol_stacking(other, p, None) for p in other.protocols_to_run())

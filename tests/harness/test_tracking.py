@@ -229,3 +229,62 @@ def test_ui_serves_the_same_store_on_localhost(tracking_uri, unique_name):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_bulk_metric_insert_stores_what_the_client_path_stores(
+    tracking_uri, unique_name, monkeypatch
+):
+    """A SQL store gets a run's metric rows in one bulk insert (Tracker._insert_metrics): the
+    histories, the latest values and metric search read back as after MlflowClient.log_batch;
+    logging again with the same timestamp (a repair) adds nothing, and later steps move the
+    latest values on."""
+    from mlflow.entities import Metric
+
+    from harness.tracking import Tracker
+
+    tracker = Tracker(tracking_uri)
+    assert tracker._sql_store() is not None  # the bulk path is the one under test
+    exp = tracker.experiment(unique_name)
+    fast, slow = tracker.start_run(exp), tracker.start_run(exp)
+    rng = np.random.default_rng(0)
+    rows = [(f"val/m{k}", float(rng.normal()), step) for step in range(60) for k in range(4)]
+    rows.append(("val/m0", 9.0, 59))  # two values at one step: the larger is the latest
+    rows.append(("val/m1", float("nan"), 3))  # skipped, as on the client path
+    client = tracker.client
+    calls = []
+    client_log_batch = client.log_batch
+    monkeypatch.setattr(
+        client, "log_batch", lambda *a, **k: calls.append(a) or client_log_batch(*a, **k)
+    )
+    params = {"train.lr": 0.1, "model.hidden": [32, 16], "note": None}
+    assert tracker.log_batch(fast, metrics=rows, params=params, timestamp=1000) == len(rows) - 1
+    assert not calls  # the bulk insert, not the client
+    tracker.log_params(slow, params)
+    clean = [Metric(k, v, 1000, s) for k, v, s in rows if np.isfinite(v)]
+    client_log_batch(slow, metrics=clean[:1000])
+
+    def stored(run_id):
+        run = client.get_run(run_id)
+        assert run.data.params == {"train.lr": "0.1", "model.hidden": "[32, 16]", "note": "null"}
+        history = {
+            key: sorted(
+                (m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key)
+            )
+            for key in run.data.metrics
+        }
+        return run.data.metrics, history
+
+    assert stored(fast) == stored(slow)
+    assert stored(fast)[0]["val/m0"] == 9.0
+    found = client.search_runs([exp], filter_string="metrics.`val/m0` = 9.0")
+    assert {r.info.run_id for r in found} == {fast, slow}
+    # a repair logs the same rows again: nothing new (the client path deduplicates)
+    tracker.log_batch(fast, metrics=rows, params=params, timestamp=1000)
+    assert stored(fast) == stored(slow)
+    with pytest.raises(Exception, match="Changing param values is not allowed"):
+        tracker.log_batch(fast, metrics=rows[:30], params={"train.lr": 0.2}, timestamp=3000)
+    more = [(f"val/m{k}", float(k), 60) for k in range(4)] * 6
+    tracker.log_batch(fast, metrics=more, timestamp=2000)
+    metrics, history = stored(fast)
+    assert metrics == {f"val/m{k}": float(k) for k in range(4)}
+    assert len(history["val/m2"]) == 61

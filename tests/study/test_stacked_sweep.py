@@ -69,3 +69,44 @@ def test_a_study_that_measures_time_trains_unstacked(tmp_path, tracking_uri, uni
         math.isfinite(r["summary"]["throughput/samples_per_s"])
         for r in result.entries[0]["replicates"]
     )
+
+
+def test_trials_that_feed_a_timing_measure_train_unstacked_the_others_stacked(
+    tmp_path, tracking_uri, unique_name
+):
+    """``timed_trials`` (a claim protocol whose runs another reuses for a timing measure, at one
+    learning rate): those trials train unstacked and measure time; the rest stack."""
+    path = write_study(
+        tmp_path,
+        unique_name,
+        replicates=2,
+        **{
+            "search.n_trials": 2,
+            "search.sampler": {"name": "grid"},
+            "search.params": {"train.optimizer.lr": {"type": "categorical", "choices": [0.1, 0.3]}},
+            "train.warmup_steps": 1,
+        },
+    )
+    result = sweep(
+        tmp_path,
+        path,
+        tracking_uri,
+        experiment=unique_name,
+        timed_trials=lambda cfg: cfg["train"]["optimizer"]["lr"] == 0.1,
+    )
+    client = MlflowClient(tracking_uri)
+    trials = {
+        float(r.data.params["train.optimizer.lr"]): r
+        for r in children(client, result)
+        if r.data.tags.get("harness.kind") == "trial"
+    }
+    assert trials[0.3].data.tags["train.stacked"] == "2"
+    assert trials[0.1].data.tags["train.stacked"] == "no"
+    assert "timing measure" in trials[0.1].data.tags["train.stack_note"]
+    by_lr = {e["params"]["train.optimizer.lr"]: e for e in result.entries}
+    assert all(
+        math.isfinite(r["summary"]["throughput/samples_per_s"]) for r in by_lr[0.1]["replicates"]
+    )
+    assert all(
+        math.isnan(r["summary"]["throughput/samples_per_s"]) for r in by_lr[0.3]["replicates"]
+    )
