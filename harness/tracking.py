@@ -66,8 +66,6 @@ TELEMETRY_PREFIXES = (
 # MLflow's documented limits: 1000 metrics / 100 params / 100 tags per log_batch call
 _MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100
 _MAX_PARAM_LEN = 6000
-#: from this many metric values on, a SQL store gets them in one bulk insert (Tracker._insert_metrics)
-_FAST_METRICS_MIN = 20
 
 #: run status (harness) -> MLflow run status
 STATUS_MAP = {
@@ -224,7 +222,6 @@ class Tracker:
         # again for every artifact it logs, which is a third of a trial's tracking time
         self._artifact_uris: dict[str, str] = {}
         self._experiments: dict[str, str] = {}  # run id -> experiment id (LoggedModels need it)
-        self._store: Any = False  # the SQL store behind the client, looked up on first use
 
     def _create_store_once(self, client_class: Any) -> Any:
         """The client, its store opened (and on first use created) under a lock: two processes
@@ -345,8 +342,6 @@ class Tracker:
         ]
         t = [RunTag(str(k), redact_text(str(v))[:_MAX_PARAM_LEN]) for k, v in (tags or {}).items()]
         sent = 0
-        if len(m) >= _FAST_METRICS_MIN and self._insert_rows(run_id, m, p):
-            sent, m, p = len(m), [], []
         while m or p or t:
             self.client.log_batch(
                 run_id,
@@ -358,111 +353,6 @@ class Tracker:
             sent += len(m[:_MAX_METRICS])
             m, p, t = m[_MAX_METRICS:], p[_MAX_PARAMS:], t[_MAX_TAGS:]
         return sent
-
-    def _sql_store(self) -> Any:
-        """The client's SQLAlchemy store (sqlite, postgresql, mysql), or None (a server)."""
-        if self._store is False:
-            self._store = None
-            try:
-                from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-                store = self.client._tracking_client.store
-                if isinstance(store, SqlAlchemyStore):
-                    self._store = store
-            except Exception:  # another MLflow layout: the client's own path
-                self._store = None
-        return self._store
-
-    def _insert_rows(self, run_id: str, metrics: Sequence[Any], params: Sequence[Any]) -> bool:
-        """Insert a run's metric rows (and params) in one transaction, bypassing the ORM.
-
-        MLflow's ``log_batch`` builds an ORM object per value and rewrites the run's latest
-        value per key once per row: ~0.25 ms a value, most of a sweep's tracking time (a
-        100-epoch run logs ~1000), and it commits params and metrics separately. Here the rows
-        go in as one ``executemany``, the latest values are merged once per key, and the params
-        are inserted in the same transaction, into the tables and columns MLflow's own path
-        writes (``tests/harness/test_tracking.py`` reads both back through ``MlflowClient``).
-        Returns False, having written nothing, when this store is not an SQL store, when some
-        metric row exists already (a repair logging again) or a param has another value: the
-        client's path then deduplicates or raises MLflow's own error.
-        """
-        store = self._sql_store()
-        if store is None:
-            return False
-        import sqlalchemy
-        from mlflow.exceptions import MlflowException
-        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam
-        from mlflow.utils.validation import _validate_metric, _validate_param
-
-        for param in params:
-            _validate_param(param.key, param.value)
-
-        rows: dict[tuple[str, int, int, float], dict[str, Any]] = {}
-        latest: dict[str, dict[str, Any]] = {}
-        for metric in metrics:
-            key, ts, step, value = metric.key, metric.timestamp, metric.step, metric.value
-            row = {"key": key, "value": value, "timestamp": ts, "step": step, "is_nan": False}
-            rows.setdefault((key, ts, step, value), row)
-            best = latest.get(key)
-            if best is None:
-                _validate_metric(key, value, ts, step)  # one check per key: the name rules
-            if best is None or (step, ts, value) > (best["step"], best["timestamp"], best["value"]):
-                latest[key] = row
-        try:
-            with store.ManagedSessionMaker(read_only=False) as session:
-                run = store._get_run(run_uuid=run_id, session=session)
-                store._check_run_is_active(run)
-                if params:
-                    logged = {rec.key: rec.value for rec in run.params}
-                    if any(logged.get(q.key, q.value) != q.value for q in params):
-                        return False  # a changed param: MLflow's error, from its own path
-                    new_params = {q.key: q.value for q in params if q.key not in logged}
-                    if new_params:
-                        session.execute(
-                            sqlalchemy.insert(SqlParam.__table__),
-                            [
-                                {"key": k, "value": v, "run_uuid": run_id}
-                                for k, v in new_params.items()
-                            ],
-                        )
-                session.execute(
-                    sqlalchemy.insert(SqlMetric.__table__),
-                    [{**r, "run_uuid": run_id} for r in rows.values()],
-                )
-                table = SqlLatestMetric.__table__
-                present = {
-                    rec.key: rec
-                    for rec in session.execute(
-                        sqlalchemy.select(table).where(
-                            table.c.run_uuid == run_id, table.c.key.in_(sorted(latest))
-                        )
-                    )
-                }
-                new = [{**r, "run_uuid": run_id} for k, r in latest.items() if k not in present]
-                if new:
-                    session.execute(sqlalchemy.insert(table), new)
-                for key, rec in present.items():
-                    r = latest[key]
-                    if (r["step"], r["timestamp"], r["value"]) > (
-                        rec.step,
-                        rec.timestamp,
-                        rec.value,
-                    ):
-                        session.execute(
-                            sqlalchemy.update(table)
-                            .where(table.c.run_uuid == run_id, table.c.key == key)
-                            .values(
-                                value=r["value"],
-                                timestamp=r["timestamp"],
-                                step=r["step"],
-                                is_nan=False,
-                            )
-                        )
-        except MlflowException as exc:
-            if isinstance(exc.__cause__, sqlalchemy.exc.IntegrityError):
-                return False  # rolled back: logged before, the client's path deduplicates
-            raise
-        return True
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         self.log_batch(run_id, params=params)
