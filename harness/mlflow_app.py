@@ -13,6 +13,7 @@ AI assistant panel (which needs an LLM provider) does not open by itself on the 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 __all__ = [
@@ -50,7 +51,6 @@ def create_app() -> Any:
     """MLflow's Flask app with the index page patched (a FastAPI app under uvicorn, as MLflow's
     own ``basic-auth`` plugin returns)."""
     from flask import request
-    from mlflow.environment_variables import _MLFLOW_SGI_NAME
     from mlflow.server import app
 
     @app.after_request
@@ -60,7 +60,10 @@ def create_app() -> Any:
             response.set_data(inject_default_workflow(response.get_data()))
         return response
 
-    if _MLFLOW_SGI_NAME.get() == "uvicorn":
+    # ``mlflow server`` names its server to the app process in this variable (uvicorn, waitress
+    # or gunicorn; what its basic-auth plugin reads): read from the environment, not through
+    # MLflow's private ``environment_variables._MLFLOW_SGI_NAME`` handle
+    if os.environ.get("_MLFLOW_SGI_NAME") == "uvicorn":
         from mlflow.server.fastapi_app import create_fastapi_app
 
         return create_fastapi_app(app)

@@ -13,7 +13,10 @@ MLflow run, the design queue, the repair of a crashed session) must happen once,
   it runs (``RDBStorage.record_heartbeat``), so Optuna's tools see the trials as alive too.
 - **Liveness.** A driver is dead when its lease says it ended, when it runs on this host and its
   process is gone (seen at once, so a resume right after a crash need not wait), or when its
-  last beat is older than :data:`TTL_S` (another host that stopped beating). Only trials of dead
+  last beat is older than :data:`TTL_S` (another host that stopped beating). The lease, not
+  Optuna's heartbeat, is the judge: Optuna reads stale heartbeats only through a private call,
+  and its public ``fail_stale_trials`` would FAIL a dead driver's trials before the repair could
+  tell them from their durable outcome and re-enqueue them. Only trials of dead
   drivers are recovered; a trial with no owner yet (the instant between ``ask`` and the owner
   attr) is recovered only when no other driver is alive or it is older than :data:`TTL_S`.
 - **Set-up lock.** :func:`storage_lock` serialises the set-up of drivers on one study, with the
@@ -110,6 +113,17 @@ def driver_alive(
     return now - float(lease.get("t", 0.0)) < ttl
 
 
+def heartbeat_enabled(storage: Any) -> bool:
+    """Whether ``storage`` records Optuna's trial heartbeat (an RDB storage made with a
+    ``heartbeat_interval``), told by its public methods."""
+    import optuna
+
+    return (
+        isinstance(storage, optuna.storages.RDBStorage)
+        and storage.get_heartbeat_interval() is not None
+    )
+
+
 def live_drivers(leases: Mapping[str, Any], *, exclude: str | None = None) -> list[str]:
     """Ids of the drivers alive according to the study's user attrs."""
     out = []
@@ -125,10 +139,12 @@ def live_drivers(leases: Mapping[str, Any], *, exclude: str | None = None) -> li
 class DriverLease:
     """This driver's lease on a study and the trials it owns (beats in a daemon thread)."""
 
-    def __init__(self, study: Any, raw_storage: Any = None, *, beat_s: float = BEAT_S) -> None:
-        self.study = study
-        self.storage = study._storage
-        self.raw_storage = raw_storage
+    def __init__(self, storage: Any, study_id: int, *, beat_s: float = BEAT_S) -> None:
+        # the storage object the driver built (harness.study.storage.make_storage) and the
+        # study's id in it: public BaseStorage calls only, never the study's private handle
+        self.storage = storage
+        self.study_id = study_id
+        self.heartbeat = heartbeat_enabled(storage)
         self.id = new_driver_id()
         self.key = LEASE_PREFIX + self.id
         self.beat_s = beat_s
@@ -138,24 +154,15 @@ class DriverLease:
         self._thread: threading.Thread | None = None
         self.started = time.time()
 
-    def _heartbeat_storage(self) -> Any:
-        from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-
-        s = self.raw_storage
-        if isinstance(s, BaseHeartbeat) and is_heartbeat_enabled(s):  # type: ignore[arg-type]
-            return s
-        return None
-
     def beat(self, *, ended: bool = False) -> None:
         payload = {"t": time.time(), "host": _HOST, "pid": os.getpid(), "ended": ended}
-        self.storage.set_study_user_attr(self.study._study_id, self.key, payload)
-        hb = self._heartbeat_storage()
-        if hb is not None and not ended:
+        self.storage.set_study_user_attr(self.study_id, self.key, payload)
+        if self.heartbeat and not ended:
             with self._lock:
                 trials = list(self._trials)
             for trial_id in trials:
                 with contextlib.suppress(Exception):  # the trial may have just finished
-                    hb.record_heartbeat(trial_id)
+                    self.storage.record_heartbeat(trial_id)
 
     def start(self) -> None:
         self.beat()
@@ -173,10 +180,9 @@ class DriverLease:
         self.storage.set_trial_user_attr(trial_id, ATTR_OWNER, self.id)
         with self._lock:
             self._trials.add(trial_id)
-        hb = self._heartbeat_storage()
-        if hb is not None:
+        if self.heartbeat:
             with contextlib.suppress(Exception):
-                hb.record_heartbeat(trial_id)
+                self.storage.record_heartbeat(trial_id)
 
     def release(self, trial_id: int) -> None:
         with self._lock:
@@ -189,17 +195,11 @@ class DriverLease:
         with contextlib.suppress(Exception):
             self.beat(ended=True)
 
-    def owner_alive(
-        self, trial: Any, leases: Mapping[str, Any], *, stale_ids: set[int] | None = None
-    ) -> bool:
+    def owner_alive(self, trial: Any, leases: Mapping[str, Any]) -> bool:
         """Whether ``trial`` (RUNNING, or finished without its record) belongs to a live driver
-        other than this one. ``stale_ids``: the trials whose Optuna heartbeat stopped (an RDB
-        storage): a driver on another host is judged by them rather than by its lease."""
+        other than this one (its owner's lease: see the module doc)."""
         owner = trial.user_attrs.get(ATTR_OWNER)
         if owner == self.id:
-            return False
-        remote = owner is not None and not str(owner).startswith(_HOST + ":")
-        if remote and stale_ids is not None and trial._trial_id in stale_ids:
             return False
         if owner is None:
             # asked an instant ago by a live driver, or left by a driver that died in that

@@ -251,6 +251,11 @@ class SweepRunner:
         self._best_model: tuple[float, int, dict[str, Any], bytes] | None = None
         # this driver's lease on the study (set when run() opens it)
         self.lease: DriverLease = None  # type: ignore[assignment]
+        # the Optuna storage object run() builds, the study's id in it and the trial ids by
+        # number: read through public BaseStorage calls, never the study's private handles
+        self.storage: Any = None
+        self.study_id = -1
+        self._trial_ids: dict[int, int] = {}
         #: trials whose record a resume completed, and why some could not be
         self.repaired: list[int] = []
         self.repair_warnings: list[str] = []
@@ -420,15 +425,13 @@ class SweepRunner:
         self.tracker.log_text(run_id, self.spec.to_yaml(), "study.yaml")
 
     # -- resume ------------------------------------------------------------------------------------
-    def _stale_trial_ids(self, study: Any) -> set[int] | None:
-        """Trials whose Optuna heartbeat stopped (RDB storages), or None without heartbeats."""
-        hb = self.lease._heartbeat_storage() if self.lease else None
-        if hb is None:
-            return None
-        try:
-            return set(hb._get_stale_trial_ids(study._study_id))
-        except Exception:
-            return None
+    def _trial_id_of(self, number: int) -> int:
+        """The storage's id of trial ``number`` (asked once per trial, then cached)."""
+        trial_id = self._trial_ids.get(number)
+        if trial_id is None:
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+            self._trial_ids[number] = trial_id
+        return trial_id
 
     def _reconcile(self, study: Any) -> int:
         """Repair what dead drivers left (called under the study lock); returns how many
@@ -450,14 +453,13 @@ class SweepRunner:
 
         trials = study.get_trials(deepcopy=False)
         leases = study.user_attrs
-        stale = self._stale_trial_ids(study)
         retried = {t.user_attrs.get(_ATTR_RETRY) for t in trials if _ATTR_RETRY in t.user_attrs}
         live_runs: set[str] = set()
         requeued = 0
         for t in trials:
             if t.state == TrialState.WAITING:
                 continue
-            alive = self.lease.owner_alive(t, leases, stale_ids=stale)
+            alive = self.lease.owner_alive(t, leases)
             interrupted = bool(t.user_attrs.get(_ATTR_INTERRUPTED))
             if alive and (t.state == TrialState.RUNNING or not self.ledger.has(t.number)):
                 live_runs.add(str(t.user_attrs.get(_ATTR_RUN)))
@@ -468,7 +470,9 @@ class SweepRunner:
                     self._repair(study, t, pending, tell=True)
                     continue
                 try:
-                    _live_trial(study, t._trial_id).set_user_attr(_ATTR_INTERRUPTED, True)
+                    _live_trial(study, self._trial_id_of(t.number)).set_user_attr(
+                        _ATTR_INTERRUPTED, True
+                    )
                     study.tell(t.number, state=TrialState.FAIL)
                 except UpdateFinishedTrialError:
                     continue  # its driver finished it after all (it was alive)
@@ -644,18 +648,32 @@ class SweepRunner:
         Counted in the storage, not per driver, so that several drivers on one study stop
         together at the target. A design-based study takes only enqueued design points (never
         a fresh random trial once the queue is empty): each design point runs once.
+
+        Every caller holds ``self._lock`` (the driver's threads ask one at a time). Other
+        drivers are not behind that lock: a design point is taken by the storage's
+        compare-and-set ``set_trial_state_values(RUNNING)``, which is False for all but the
+        one driver that moved it out of WAITING (what ``Study.ask`` does with a waiting trial,
+        without its fallback to a fresh trial, which a check-then-``ask`` would reach when
+        another driver took the last point in between).
         """
         import optuna
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
 
         if self._taken(study) >= target:
             return None
         if not self.design_based:
             return study.ask()
-        # Study.ask() without its fallback to a new trial: pop a WAITING trial (atomically
-        # across processes; the same call ask() makes)
-        study._thread_local.cached_all_trials = None
-        trial_id = study._pop_waiting_trial_id()
-        return None if trial_id is None else optuna.Trial(study, trial_id)
+        for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            trial_id = self._trial_id_of(waiting.number)
+            try:
+                if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    continue  # another driver took it first
+            except UpdateFinishedTrialError:
+                continue  # another driver took it and finished it already
+            # the documented constructor: what Study.ask returns for a popped trial
+            return optuna.Trial(study, trial_id)
+        return None
 
     def _start_trial(self, study: Any, trial: Any) -> TrialTask:
         """Claim an asked trial, resolve its config, open its MLflow run (under the lock)."""
@@ -664,7 +682,8 @@ class SweepRunner:
         from harness.runconfig import resolve_run_config
         from harness.runlog import open_run
 
-        self.lease.claim(trial._trial_id)
+        trial_id = self._trial_id_of(trial.number)
+        self.lease.claim(trial_id)
         config, params = self.spec.search.suggest(trial, self.spec.base_config)
         config = resolve_run_config(config)
         configs = self._replicate_configs(config)
@@ -702,7 +721,7 @@ class SweepRunner:
         trial.set_user_attr(_ATTR_RUN, run_id)
         self._in_flight[trial.number] = {
             "trial": trial,
-            "trial_id": trial._trial_id,
+            "trial_id": trial_id,
             "run_id": run_id,
             "params": params,
             "config": configs[0],
@@ -717,7 +736,7 @@ class SweepRunner:
         return TrialTask(
             study_name=self.spec.name,
             storage_url=self.storage_url,
-            trial_id=trial._trial_id,
+            trial_id=trial_id,
             number=trial.number,
             configs=tuple(configs[i] for i in todo),
             replicate_ids=tuple(todo),
@@ -1130,7 +1149,9 @@ class SweepRunner:
         # the set-up of drivers on one study, one at a time (see harness.study.lease)
         with storage_lock(self.storage_url, f"study:{self.spec.name}"):
             study = self._open_study(raw_storage)
-            self.lease = DriverLease(study, raw_storage)
+            self.storage = raw_storage
+            self.study_id = raw_storage.get_study_id_from_name(study.study_name)
+            self.lease = DriverLease(raw_storage, self.study_id)
             self.lease.start()
             try:
                 self.parent_run_id = self._open_parent(study)
@@ -1257,8 +1278,7 @@ class SweepRunner:
         if not running:
             return False
         leases = study.user_attrs
-        stale = self._stale_trial_ids(study)
-        if all(self.lease.owner_alive(t, leases, stale_ids=stale) for t in running):
+        if all(self.lease.owner_alive(t, leases) for t in running):
             return False
         with storage_lock(self.storage_url, f"study:{self.spec.name}"):
             return self._reconcile(study) > 0
