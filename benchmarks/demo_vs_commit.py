@@ -47,7 +47,7 @@ def _export(commit: str, dest: Path) -> str:
 
 
 def _run_demo(tree: Path, jobs: int, log: Path) -> tuple[float, dict[str, float], str]:
-    """Wall seconds of the whole demo, per-claim seconds (outcome.json), load before it."""
+    """Wall seconds of the whole demo, per-claim seconds (reports/index.json), load before it."""
     # each copy's own store (sqlite:///mlruns/mlflow.db under its tree), not a shared one
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PYTHONPATH"] = str(tree)  # before the editable install's finder on sys.path
@@ -65,10 +65,11 @@ def _run_demo(tree: Path, jobs: int, log: Path) -> tuple[float, dict[str, float]
     if code != 0:
         raise SystemExit(f"harness demo failed in {tree} (exit {code}); see {log}")
     per_claim = {}
-    for outcome in sorted((tree / "reports").glob("*/outcome.json")):
-        data = json.loads(outcome.read_text())
-        if "wall_time_s" in data:
-            per_claim[outcome.parent.name] = float(data["wall_time_s"])
+    index = tree / "reports" / "index.json"  # the report book's rows: one per claim
+    if index.is_file():
+        for row in json.loads(index.read_text()).get("claims", []):
+            if "claim" in row and row.get("wall_time_s") is not None:
+                per_claim[str(row["claim"])] = float(row["wall_time_s"])
     return wall, per_claim, load
 
 
