@@ -78,6 +78,8 @@ def test_count_x_vs_names_a_bad_argument():
     assert problems and problems[0][0] == "share"
     problems = STATISTICS.build({**VS, "b": None, "condition": GE0}).validate()
     assert problems and problems[0][0] == "b"
+    problems = STATISTICS.build({**VS, "a": 3, "condition": GE0}).validate()
+    assert [p[:2] for p in problems] == [("a", 3)]  # a filter, checked as the contrasts' sides
 
 
 def test_forward_macs_counts_dense_and_conv_layers_exactly():
