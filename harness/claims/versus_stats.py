@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.claims.contrast_stats import _filter_problems
 from harness.claims.filters import is_numeric_key, parse_where, value_label
 from harness.claims.resampling import Sample
 from harness.claims.statistics import STATISTICS, _problem, _x_centers
@@ -66,9 +65,8 @@ class CountXVersus(_OverXCondition):
 
     def validate(self) -> list[tuple[str, Any, str]]:
         out = super().validate()
-        # the same filter checks as the contrast statistics' sides (a required, b optional)
-        out += _filter_problems("a", self.a)
-        out += _filter_problems("b", self.b, required=False)
+        if self.a is None:
+            out.append(_problem("a", None, "a filter of one side, e.g. {model.batch_norm: true}"))
         if not isinstance(self.share, bool):
             out.append(_problem("share", self.share, "true (a fraction) or false (a count)"))
         return out

@@ -79,7 +79,8 @@ def test_count_x_vs_names_a_bad_argument():
     problems = STATISTICS.build({**VS, "b": None, "condition": GE0}).validate()
     assert problems and problems[0][0] == "b"
     problems = STATISTICS.build({**VS, "a": 3, "condition": GE0}).validate()
-    assert [p[:2] for p in problems] == [("a", 3)]  # a filter, checked as the contrasts' sides
+    # one line: the sides are checked once, by _Sided
+    assert [p[:2] for p in problems] == [("a", 3)]
 
 
 def test_forward_macs_counts_dense_and_conv_layers_exactly():
