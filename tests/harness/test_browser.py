@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.servers import free_port, start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = next(
@@ -30,12 +28,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install -y chromium)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def chromium(url: str, *, screenshot: Path | None = None, size: str = "1400,900") -> str:
@@ -77,38 +69,20 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         )
     finally:
         os.chdir(cwd)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    ui = subprocess.Popen(
+    ui = start_server(
         [sys.executable, "-m", "harness", "ui", "--tracking-uri", uri, "--port", str(port)],
+        ready_url=f"http://127.0.0.1:{port}/health",
         cwd=root,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if ui.poll() is not None:
-                pytest.fail(f"harness ui exited:\n{ui.stdout.read()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the MLflow UI did not answer in 180 s")
         shots = Path(os.environ.get("HARNESS_SCREENSHOTS_DIR") or root / "shots")
         shots.mkdir(parents=True, exist_ok=True)
         yield {"result": result, "base": f"http://127.0.0.1:{port}", "shots": shots}
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        try:
-            ui.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
+        stop_server(ui)
 
 
 def test_an_experiment_opens_on_its_runs_table(world):

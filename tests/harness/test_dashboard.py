@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,14 +13,9 @@ import pytest
 
 from harness.cli import main
 from harness.study.storage import default_storage_url, make_storage
+from tests.servers import free_port, start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -37,33 +28,23 @@ def two_studies(tmp_path):
 
 
 def test_dashboard_serves_every_study_of_the_shared_journal(two_studies):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
+    studies = f"http://127.0.0.1:{port}/api/studies"
+    proc = start_server(
         [sys.executable, "-m", "harness", "dashboard", "second", "--port", str(port)],
+        ready_url=studies,
         cwd=two_studies,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        timeout_s=60,
     )
     try:
-        deadline = time.monotonic() + 60
-        body = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
-                    body = json.loads(r.read())
-                break
-            except OSError:
-                time.sleep(0.3)
-        assert body is not None, proc.stdout.read() if proc.poll() is not None else "no answer"
+        with urllib.request.urlopen(studies, timeout=5) as r:
+            body = json.loads(r.read())
         names = {s["study_name"] for s in body["study_summaries"]}
         assert names == {"first", "second"}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        out = proc.communicate(timeout=20)[0]
+        out = stop_server(proc, grace_s=20)
     # the first line names the study's page and the storage
     assert f"http://127.0.0.1:{port}/dashboard/studies/" in out.splitlines()[0]
     assert "studies.journal" in out.splitlines()[0]
@@ -71,13 +52,13 @@ def test_dashboard_serves_every_study_of_the_shared_journal(two_studies):
 
 def test_an_unknown_study_is_one_line_naming_the_studies_there(two_studies, monkeypatch, capsys):
     monkeypatch.chdir(two_studies)
-    assert main(["dashboard", "secnd", "--dry-run", "--port", str(_free_port())]) == 2
+    assert main(["dashboard", "secnd", "--dry-run", "--port", str(free_port())]) == 2
     err = capsys.readouterr().err.splitlines()
     assert "did you mean 'second'" in err[0] and "first, second" in err[0]
 
 
 def test_no_study_yet_creates_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["dashboard", "any", "--dry-run", "--port", str(_free_port())]) == 2
+    assert main(["dashboard", "any", "--dry-run", "--port", str(free_port())]) == 2
     assert "harness sweep" in capsys.readouterr().err
     assert not (tmp_path / "mlruns").exists()

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 README_HOME = "/home/me/nn-harness"
@@ -55,12 +56,6 @@ def _examples() -> list[tuple[str, list[str]]]:
 EXAMPLES = _examples()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     import optuna
@@ -88,8 +83,8 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
         ports = {
             "5000": str(port),
             "5001": str(port + 1),
-            "5999": str(_free_port()),
-            "8786": str(_free_port()),
+            "5999": str(free_port()),
+            "8786": str(free_port()),
         }
         yield root, ports
 

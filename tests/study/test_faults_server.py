@@ -8,29 +8,21 @@ Slow: an ``mlflow server`` takes 10-30 s to start on this machine.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, kill_server, start_server
 from tests.study.test_faults_crash import check_complete_record, fault_study, n_ledger
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(root: Path, port: int) -> subprocess.Popen:
+def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     cmd = [
         sys.executable,
@@ -48,24 +40,13 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
         "--artifacts-destination",
         str(root / "server-artifacts"),
     ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    pytest.fail("mlflow server did not start")
+    return start_server(cmd, ready_url=f"http://127.0.0.1:{port}/health", env=env, capture=False)
 
 
 def test_a_tracking_server_killed_and_restarted_mid_sweep(tmp_path):
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    server = start_server(tmp_path, port)
+    server = start_mlflow_server(tmp_path, port)
     name = "server-restart"
     path = fault_study(tmp_path, name, n_trials=8, replicates=1)
     cmd = [
@@ -101,15 +82,14 @@ def test_a_tracking_server_killed_and_restarted_mid_sweep(tmp_path):
         while n_ledger(tmp_path, name) < 2 and time.monotonic() < deadline:
             assert sweep.poll() is None, "".join(lines)
             time.sleep(0.05)
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
+        kill_server(server)
         deadline = time.monotonic() + 120
         while not any("waiting" in ln for ln in lines) and time.monotonic() < deadline:
             if sweep.poll() is not None:
                 break
             time.sleep(0.2)
         time.sleep(2)
-        server = start_server(tmp_path, port)
+        server = start_mlflow_server(tmp_path, port)
         sweep.wait(timeout=400)
         reader.join(timeout=10)
         out = "".join(lines)
@@ -124,4 +104,4 @@ def test_a_tracking_server_killed_and_restarted_mid_sweep(tmp_path):
         assert not (tmp_path / "mlruns" / "mlflow.db").exists()
         assert list((tmp_path / "server-artifacts").rglob("history.csv"))
     finally:
-        os.killpg(server.pid, signal.SIGKILL)
+        kill_server(server)
