@@ -1,12 +1,21 @@
 """Per-claim wall time of ``harness reproduce``, split into training and orchestration + tracking.
 
 Runs every claim (or ``--claims``) in a scratch directory (its own MLflow store, Optuna journals,
-ledgers and run cache) and prints, per claim: the runs, the wall time, the training time and the
-rest. *Training* is the sum of the trials' worker wall times (``wall_time_s`` of each trial in
-the study ledgers: building the data and networks, training, evaluating); *orchestration +
-tracking* is the claim's wall time minus that (Optuna, MLflow, the verdict, figures and reports).
-With ``--jobs 1`` (the default here) the split is exact; with more workers the training column is
-the summed worker time divided by the number of workers, an estimate (workers also idle).
+ledgers and run cache) and prints, per claim: the runs, the wall time and where it went.
+
+* *training*: the summed wall time of the trials in their workers (``wall_time_s`` of each trial
+  in the study ledgers: building the data and networks, training, evaluating), divided by the
+  number of workers;
+* *orchestration + tracking* (the issue's figure): the claim's wall time minus that. With
+  ``--jobs 1`` (the default here) the split is exact; with more workers it also holds the time
+  a worker sat idle (a sweep's last trial running alone, the driver busy between trials);
+* *driver CPU*: the CPU seconds of this process itself, which is the driver (Optuna asks and
+  tells, MLflow runs and metrics, verdicts, figures, reports); with ``--jobs 1`` it also holds the
+  training, so the column is shown for ``--jobs`` ≥ 2 only;
+* *worker CPU*: the trials' summed CPU seconds in their workers (``cpu_time_s`` in the ledgers).
+
+So with 2 workers, *orchestration + tracking* ≈ driver CPU (work that competes with training for
+the two cores) + idle worker time (the sweep's shape, not work).
 
 Usage::
 
@@ -32,9 +41,9 @@ def _load() -> str:
         return "unknown"
 
 
-def _training_seconds(ledger_root: Path, claim_id: str, budget: str) -> tuple[float, int]:
-    """Summed trial wall time and number of trials of a claim's studies."""
-    total, trials = 0.0, 0
+def _training_seconds(ledger_root: Path, claim_id: str, budget: str) -> tuple[float, float, int]:
+    """Summed trial wall time, summed trial CPU time and number of trials of a claim's studies."""
+    total, cpu, trials = 0.0, 0.0, 0
     for study_dir in ledger_root.glob(f"claim-{claim_id}-*-{budget}"):
         for path in study_dir.glob("*.json"):
             try:
@@ -44,8 +53,9 @@ def _training_seconds(ledger_root: Path, claim_id: str, budget: str) -> tuple[fl
             if not isinstance(entry, dict) or "wall_time_s" not in entry:
                 continue
             total += float(entry["wall_time_s"])
+            cpu += float(entry.get("cpu_time_s", 0.0))
             trials += 1
-    return total, trials
+    return total, cpu, trials
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         scratch = Path(tmp)
         os.chdir(scratch)
         for claim_id in claims:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             result = reproduce_claim(
                 claim_id,
                 budget=args.budget,
@@ -82,24 +92,40 @@ def main(argv: list[str] | None = None) -> int:
                 stack=False if args.no_stack else None,
                 cache=not args.no_cache,
             )
-            wall = time.perf_counter() - t0
-            train, trials = _training_seconds(scratch / "mlruns" / "ledger", claim_id, args.budget)
+            wall, driver = time.perf_counter() - t0, time.process_time() - cpu0
+            ledgers = scratch / "mlruns" / "ledger"
+            train, worker_cpu, trials = _training_seconds(ledgers, claim_id, args.budget)
             train /= max(args.jobs, 1)
-            rows.append((claim_id, result.n_runs, trials, wall, train, wall - train))
+            rows.append(
+                (claim_id, result.n_runs, trials, wall, train, wall - train, driver, worker_cpu)
+            )
             print(f"{claim_id}: {result.n_runs} runs, {wall:.1f} s", flush=True)
     total = time.perf_counter() - t_all
     print(f"load average at end: {_load()}\n")
-    print("| claim | runs | trials | wall s | training s | orchestration + tracking s | share |")
-    print("|---|---|---|---|---|---|---|")
-    for cid, runs, trials, wall, train, rest in rows:
+    multi = args.jobs >= 2
+
+    def cpu(v: float) -> str:
+        return f"{v:.1f}" if multi else "—"
+
+    print(
+        "| claim | runs | trials | wall s | training s | orchestration + tracking s | share "
+        "| driver CPU s | driver CPU share | worker CPU s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for cid, runs, trials, wall, train, rest, driver, wcpu in rows:
+        share = f"{driver / wall:.0%}" if multi else "—"
         print(
-            f"| {cid} | {runs} | {trials} | {wall:.1f} | {train:.1f} | {rest:.1f} | {rest / wall:.0%} |"
+            f"| {cid} | {runs} | {trials} | {wall:.1f} | {train:.1f} | {rest:.1f} "
+            f"| {rest / wall:.0%} | {cpu(driver)} | {share} | {wcpu:.1f} |"
         )
     wall_sum = sum(r[3] for r in rows)
     rest_sum = sum(r[5] for r in rows)
+    driver_sum = sum(r[6] for r in rows)
+    share = f"{driver_sum / max(wall_sum, 1e-9):.0%}" if multi else "—"
     print(
         f"| all | {sum(r[1] for r in rows)} | {sum(r[2] for r in rows)} | {wall_sum:.1f} | "
-        f"{sum(r[4] for r in rows):.1f} | {rest_sum:.1f} | {rest_sum / max(wall_sum, 1e-9):.0%} |"
+        f"{sum(r[4] for r in rows):.1f} | {rest_sum:.1f} | {rest_sum / max(wall_sum, 1e-9):.0%} "
+        f"| {cpu(driver_sum)} | {share} | {sum(r[7] for r in rows):.1f} |"
     )
     print(f"\ntotal wall time {total:.1f} s")
     return 0

@@ -146,6 +146,7 @@ def outcome_entry(outcome: Any, **extra: Any) -> dict[str, Any]:
         "pruned_at_epoch": outcome.pruned_at_epoch,
         "intermediate": {str(k): v for k, v in outcome.intermediate.items()},
         "wall_time_s": outcome.wall_time_s,
+        "cpu_time_s": outcome.cpu_time_s,
         "pid": outcome.pid,
         "replicates": reps,
     }

@@ -79,6 +79,9 @@ class TrialOutcome:
     pruned_at_epoch: int | None = None
     intermediate: dict[int, float] = field(default_factory=dict)
     wall_time_s: float = 0.0
+    #: the worker's CPU seconds over the trial (all its threads: BLAS included), for the
+    #: benchmarks' split of wall time into training, driver work and idle workers
+    cpu_time_s: float = 0.0
     pid: int = 0
     #: ``(metric, value, step)`` system samples of the worker (harness.sysmetrics), if asked
     system: list[tuple[str, float, int]] = field(default_factory=list)
@@ -191,7 +194,7 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
 
     _ignore_ctrl_c_in_workers()
     _exit_with_the_driver(task)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     outcome = TrialOutcome(
         number=task.number, trial_id=task.trial_id, state="complete", reason="", pid=os.getpid()
     )
@@ -210,6 +213,7 @@ def execute_trial(task: TrialTask) -> TrialOutcome:
     if sampler is not None:
         outcome.system = sampler.stop()
     outcome.wall_time_s = time.perf_counter() - t0
+    outcome.cpu_time_s = time.process_time() - cpu0
     return outcome
 
 

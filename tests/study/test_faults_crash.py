@@ -215,6 +215,7 @@ def check_complete_record(
     for e in entries:
         assert e["state"] == "complete"
         assert e["replicates"] and all(r["records"] for r in e["replicates"])
+        assert e["wall_time_s"] > 0 and e["cpu_time_s"] > 0, e["number"]
     assert n_pending(tmp_path, name) == 0
     # MLflow: one parent, FINISHED; one FINISHED run with metrics per finished trial
     client = MlflowClient(tracking_uri or tracking_of(tmp_path))
