@@ -122,8 +122,10 @@ class Probe(Component):
 # -- grid ------------------------------------------------------------------------------------------
 def is_probe_protocol(claim: ClaimSpec, protocol: str) -> bool:
     """Whether ``protocol`` (or the protocol it reuses) evaluates a probe instead of training."""
-    src = claim.protocols[protocol].runs_from
-    return "probe" in claim.study_for(src)
+    p = claim.protocols[protocol]
+    if p.pool:  # a pool of probe protocols evaluates probes
+        return all(is_probe_protocol(claim, m) for m in p.pool)
+    return "probe" in claim.study_for(p.runs_from)
 
 
 def _protocol_path(claim: ClaimSpec, protocol: str) -> str:
