@@ -12,7 +12,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.claims import ClaimError, RunTable, Verdict, evaluate_claim, parse_claim, write_report
+from harness.claims import (
+    ClaimError,
+    RunTable,
+    Verdict,
+    evaluate_claim,
+    load_claim,
+    parse_claim,
+    write_report,
+)
+from tests.claims.synth import grid_tables
 from tests.claims.toy import summary_table, toy_claim
 
 R = 10  # seeds: enough for the order-statistic interval of the median to reach 95 %
@@ -293,3 +302,28 @@ def test_a_relative_target_is_fine_when_the_pooled_protocols_share_their_runs():
         "m": {"name": "epochs_to", "metric": "val/accuracy", "target": {"fraction_of_best": 0.9}}
     }
     assert parse_claim(raw).protocols["both"].pool == ("clean", "noisy")
+
+
+def xor_world(cfg: dict, r: int, rng: np.random.Generator) -> dict:
+    """No hidden layer fits 3 of 4 points; width ≥ 4 fits XOR in every seed, width 2 in 60 %."""
+    width = cfg.get("model.width")
+    if cfg.get("model.depth") == 0:
+        acc = 0.75
+    elif width is not None:
+        acc = 1.0 if width >= 4 or rng.random() < 0.6 else 0.75
+    else:
+        acc = 0.0  # the other protocols of the claim: not read by X1_layer
+    return {"final/train/accuracy": acc, "final/val/accuracy": acc, "probe/macs": 1.0}
+
+
+def test_the_shipped_x1_layer_contrast_on_a_known_xor_world():
+    claim = load_claim("representation_training", budget="quick")
+    assert "layer_exact" not in claim.protocols_to_run()  # a pool trains nothing
+    out = evaluate_claim(claim, grid_tables(claim, xor_world))
+    check = next(c for c in out.checks if c.id == "X1_layer")
+    assert check.verdict is Verdict.SUPPORTED, check.explanation
+    for pname in ("layer_exact", "layer_noisy"):
+        (cond,) = check.protocols[pname].conditions
+        assert cond.estimate == pytest.approx(1.0)  # 20 of 20 seeds fit with, none without
+        assert cond.n_seeds == 20
+    assert "pools single_exact, hidden_exact" in check.explanation
