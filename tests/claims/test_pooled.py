@@ -7,6 +7,7 @@ the one-line errors of bad pools.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from harness.claims import (
     parse_claim,
     write_report,
 )
+from harness.claims.book import BookEntry, write_book
 from tests.claims.synth import grid_tables
 from tests.claims.toy import summary_table, toy_claim
 
@@ -165,8 +167,19 @@ def test_replicates_with_different_seeds_are_paired_by_index_and_a_note_says_so(
             {"op": ">=", "value": 0.05},
             (0.9 + 0.8) / 2 - (0.7 + 0.78) / 2,
         ),
+        (  # per seed: does clean beat noisy by ≥ 0.1 at x = 2? (10 of 10: exact low end 0.69)
+            {
+                "name": "success_fraction",
+                "measure": "m",
+                "condition": {"op": ">=", "value": 0.1},
+                "a": {"protocol": "clean", "x": 2},
+                "b": {"protocol": "noisy", "x": 2},
+            },
+            {"op": ">=", "value": 0.6},
+            1.0,
+        ),
     ],
-    ids=["diff_of_diffs", "ratio", "share_diff", "param_protocol"],
+    ids=["diff_of_diffs", "ratio", "share_diff", "param_protocol", "success_fraction"],
 )
 def test_every_arm_statistic_reads_the_pool(statistic, rule, expected):
     # x = 2 loses 0.2 under noise, x = 1 loses 0.02 (each ± 0.002 per seed)
@@ -316,10 +329,10 @@ def xor_world(cfg: dict, r: int, rng: np.random.Generator) -> dict:
     return {"final/train/accuracy": acc, "final/val/accuracy": acc, "probe/macs": 1.0}
 
 
-def test_the_shipped_x1_layer_contrast_on_a_known_xor_world():
+def test_the_shipped_x1_layer_contrast_on_a_known_xor_world(tmp_path):
     claim = load_claim("representation_training", budget="quick")
     assert "layer_exact" not in claim.protocols_to_run()  # a pool trains nothing
-    out = evaluate_claim(claim, grid_tables(claim, xor_world))
+    out = evaluate_claim(claim, grid_tables(claim, xor_world), n_boot=100)
     check = next(c for c in out.checks if c.id == "X1_layer")
     assert check.verdict is Verdict.SUPPORTED, check.explanation
     for pname in ("layer_exact", "layer_noisy"):
@@ -327,3 +340,11 @@ def test_the_shipped_x1_layer_contrast_on_a_known_xor_world():
         assert cond.estimate == pytest.approx(1.0)  # 20 of 20 seeds fit with, none without
         assert cond.n_seeds == 20
     assert "pools single_exact, hidden_exact" in check.explanation
+    # the report book lists the check with its pools' verdicts
+    entry = BookEntry(claim, out, report_md="r/report.md", report_html="r/report.html")
+    _md, _html, js = write_book(tmp_path, [entry], budget="quick")
+    row = next(
+        c for c in json.loads(js.read_text(encoding="utf-8"))["checks"] if c["check"] == "X1_layer"
+    )
+    assert row["protocols"] == {"layer_exact": "supported", "layer_noisy": "supported"}
+    assert row["seed_files"] == ["001_a9e0aef2ba68dc0e.txt"]
