@@ -348,3 +348,16 @@ def test_the_shipped_x1_layer_contrast_on_a_known_xor_world(tmp_path):
     )
     assert row["protocols"] == {"layer_exact": "supported", "layer_noisy": "supported"}
     assert row["seed_files"] == ["001_a9e0aef2ba68dc0e.txt"]
+
+
+def test_a_pool_reading_a_timing_measure_times_every_members_runs():
+    from harness.reproduce import timing_scope
+
+    raw = pooled_claim(diff_clean_noisy(), {"op": "<", "value": 0.0})
+    raw["measures"] = {"m": {"name": "time_to", "metric": "val/accuracy", "target": 0.5}}
+    raw["protocols"]["again"] = {"description": "x = 1 only", "reuse": "clean", "where": {"x": 1}}
+    raw["protocols"]["both"]["pool"] = ["again", "noisy"]
+    raw["checks"][0]["statistic"]["a"] = {"protocol": "again", "x": 1}
+    scope = timing_scope(parse_claim(raw))
+    assert scope["both"] is None and scope["noisy"] is None and scope["again"] is None
+    assert scope["clean"] is not None and len(scope["clean"]) == 1  # only the runs again keeps
