@@ -249,8 +249,16 @@ def check_probe_claim(claim: ClaimSpec) -> None:
     if not produced:
         return
     for check in claim.checks:
-        for pname in check.protocols:
-            src = claim.protocols[pname].runs_from
+        # a pool reads the measures in each of its members' runs
+        pairs = [
+            (name, src)
+            for name in check.protocols
+            for src in (
+                [claim.protocols[q].runs_from for q in claim.protocols[name].pool]
+                or [claim.protocols[name].runs_from]
+            )
+        ]
+        for pname, src in pairs:
             for leaf in check.conditions:
                 for m in leaf.statistic_for(pname).measures():
                     col = _measure_column(claim.measures[m])

@@ -361,3 +361,46 @@ def test_a_pool_reading_a_timing_measure_times_every_members_runs():
     scope = timing_scope(parse_claim(raw))
     assert scope["both"] is None and scope["noisy"] is None and scope["again"] is None
     assert scope["clean"] is not None and len(scope["clean"]) == 1  # only the runs again keeps
+
+
+def test_a_pool_of_probe_protocols_checks_its_members_outputs_and_pairs_their_seeds():
+    from harness.claims import ClaimSpec
+    from harness.claims.probes import check_probe_claim, is_probe_protocol, run_probe_protocol
+    from tests.claims.test_probes import _claim
+
+    raw = _claim()
+    fd = raw["protocols"]["p"]
+    raw["protocols"] = {
+        "near": {
+            **fd,
+            "description": "x = 5",
+            "set": {"probe": {"name": "finite_difference", "x": 5.0}},
+        },
+        "far": {
+            **fd,
+            "description": "x = 50",
+            "set": {"probe": {"name": "finite_difference", "x": 50.0}},
+        },
+        "both": {"description": "x = 5 vs 50", "pool": ["near", "far"]},
+    }
+    raw["checks"][0].update(
+        protocols=["both"],
+        statistic={
+            "name": "diff",
+            "measure": "err",
+            "a": {"protocol": "near", "probe.scheme": "forward", "probe.h": 0.01},
+            "b": {"protocol": "far", "probe.scheme": "forward", "probe.h": 0.01},
+        },
+        rule={"op": "between", "value": [-1.0, 1.0]},
+    )
+    raw["figures"] = []
+    claim: ClaimSpec = parse_claim(raw)
+    assert is_probe_protocol(claim, "both")
+    check_probe_claim(claim)
+    tabs = {p: run_probe_protocol(claim, p) for p in claim.protocols_to_run()}
+    out = evaluate_claim(claim, tabs)
+    assert not any("different seeds" in n for n in out.protocols["both"].notes)
+    assert out.protocols["both"].grouped.n_groups == 8
+    raw["measures"]["err"]["column"] = "probe/abs_eror"
+    with pytest.raises(ClaimError, match="an output of the probe of protocol 'both'"):
+        check_probe_claim(parse_claim(raw))
