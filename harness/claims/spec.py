@@ -554,9 +554,8 @@ def _parse_protocols(
             if reuse not in protos_raw or reuse == name:
                 others = [p for p in protos_raw if p != name]
                 raise _err(f"{path}.reuse", reuse, f"another protocol: {', '.join(others)}")
-            if (protos_raw[reuse] or {}).get("reuse") is not None or (protos_raw[reuse] or {}).get(
-                "pool"
-            ):
+            src_block = protos_raw[reuse] or {}
+            if src_block.get("reuse") is not None or src_block.get("pool"):
                 raise _err(
                     f"{path}.reuse", reuse, "a protocol that has runs of its own (no chains)"
                 )
@@ -672,6 +671,16 @@ def _resolve_pool(p: ProtocolSpec, protocols: Mapping[str, ProtocolSpec]) -> Pro
                 q,
                 f"a scientific parameter of the pool: {', '.join(roles)}",
             )
+        named = [c for clause in p.where.clauses for c in clause if c.param == POOL_PARAM]
+        for c in named:
+            values = c.value if c.op == "in" else (c.value,) if c.op in ("==", "!=") else ()
+            for v in values:
+                if v not in p.pool:
+                    raise _err(
+                        f"protocols.{p.name}.where.{POOL_PARAM}",
+                        v,
+                        f"a protocol of the pool: {', '.join(p.pool)}",
+                    )
     return replace(p, param_roles=roles)
 
 

@@ -270,6 +270,11 @@ BAD = [
         "a scientific parameter of the pool: protocol, x",
     ),
     (
+        {"both": {"description": "d", "pool": ["clean", "noisy"], "where": {"protocol": "dirty"}}},
+        "protocols.both.where.protocol",
+        "a protocol of the pool: clean, noisy",
+    ),
+    (
         {"again": {"description": "d", "reuse": "both"}},
         "protocols.again.reuse",
         "a protocol that has runs of its own",
