@@ -190,6 +190,9 @@ def timing_scope(claim: Any) -> dict[str, list[Any] | None]:
     for name, protocol in claim.protocols.items():
         if any(s in timing for s in strings_in(protocol)):
             direct.add(name)
+    # a pool (``pool: [...]``) evaluates its members' runs: they need timing, all of them
+    for name in sorted(direct):
+        direct.update(getattr(claim.protocols.get(name), "pool", ()) or ())
     scope: dict[str, list[Any] | None] = dict.fromkeys(direct)
     # a protocol that evaluates another's runs (``reuse``) needs those runs timed: all of them,
     # or those its ``where`` keeps

@@ -27,6 +27,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
 from harness.claims.errors import ClaimError
 from harness.claims.filters import sort_keys, value_label
@@ -51,7 +52,15 @@ from harness.claims.outcome import (
 from harness.claims.resampling import GroupedMeasures, Sample
 from harness.claims.results import RunTable
 from harness.claims.selection import select_nuisance
-from harness.claims.spec import CheckSpec, ClaimSpec, Combo, ConditionSpec, Node, ProtocolSpec
+from harness.claims.spec import (
+    POOL_PARAM,
+    CheckSpec,
+    ClaimSpec,
+    Combo,
+    ConditionSpec,
+    Node,
+    ProtocolSpec,
+)
 from harness.claims.statistics import Statistic
 from harness.claims.text import fmt, fmt_ci
 from harness.claims.verdicts import Rule, Verdict, across_protocols, kleene_all, kleene_any
@@ -466,11 +475,85 @@ class _ProtocolEval:
         return kleene_all(vs) if node.op == "all" else kleene_any(vs)
 
 
+def _pooled_data(
+    p: ProtocolSpec, data: Mapping[str, ProtocolData], needed: list[str]
+) -> ProtocolData:
+    """The data of a pool: its members' kept runs side by side, told apart by ``protocol``.
+
+    Each member's runs are taken after its own ``where`` and nuisance selection, so a pool
+    compares what its members compare. The groups are the combinations of ``protocol`` and the
+    members' scientific parameters (missing where a member does not vary one); replicate ``r``
+    of every member is one cluster of the seed bootstrap, so the pool's statistics pair seed
+    ``r`` of one protocol with seed ``r`` of another. The runner gives replicate ``r`` the same
+    seed in every protocol of a claim (``replicate_seed(study.seed, r)``) unless a protocol sets
+    another study seed; a note says so when the seeds differ, and the pairing is then by
+    replicate index only.
+    """
+    params = p.scientific
+    frames, tables = [], []
+    for m in p.pool:
+        d = data[m]
+        kept = d.measures.copy()
+        kept[POOL_PARAM] = m  # the member's runs are labelled with its name already; be explicit
+        for q in params:
+            if q not in kept.columns:
+                kept[q] = None
+        frames.append(kept)
+        tables.append(d.table)
+    kept = pd.concat(frames, ignore_index=True)
+    table = RunTable.concat(tables)
+    if p.where is not None:
+        kept = kept.loc[p.where.mask(kept)].reset_index(drop=True)
+        keys = set(map(tuple, kept[["protocol", "trial", "replicate"]].itertuples(index=False)))
+        rows = table.runs[["protocol", "trial", "replicate"]].itertuples(index=False)
+        table = table.subset(np.array([tuple(k) in keys for k in rows], dtype=bool))
+    notes = _seed_pairing_notes(p, kept)
+    measures = [m for m in needed if m in kept.columns]
+    censors = [censor_column(m) for m in measures if censor_column(m) in kept.columns]
+    grouped = GroupedMeasures.from_table(kept, params, [*measures, *censors])
+    status: dict[str, int] = {}
+    for m in p.pool:
+        for k, v in data[m].status_counts.items():
+            status[k] = status.get(k, 0) + v
+    return ProtocolData(
+        name=p.name,
+        description=p.description,
+        runs_from=p.name,
+        table=table,
+        measures=kept,
+        all_measures=kept,
+        selection=None,
+        grouped=grouped,
+        scientific=params,
+        nuisance=[],
+        status_counts=status,
+        notes=[*notes, *grouped.notes],
+        pool=p.pool,
+    )
+
+
+def _seed_pairing_notes(p: ProtocolSpec, kept: pd.DataFrame) -> list[str]:
+    """A note when replicate ``r`` ran with different seeds in the pooled protocols."""
+    seeds: dict[int, set[int]] = {}
+    for r, seed in zip(kept["replicate"], kept["seed"]):
+        seeds.setdefault(int(r), set()).add(int(seed))
+    odd = {r: sorted(v) for r, v in sorted(seeds.items()) if len(v) > 1}
+    if not odd:
+        return []
+    r, v = next(iter(odd.items()))
+    more = f" (and {len(odd) - 1} more replicates)" if len(odd) > 1 else ""
+    return [
+        f"replicate {r}{more} ran with different seeds ({', '.join(map(str, v))}) "
+        f"in the protocols of {p.name} ({', '.join(p.pool)}): their runs are paired by replicate "
+        "index, not by seed"
+    ]
+
+
 def _check_text(
     check: CheckSpec, verdict: Verdict, per: Mapping[str, CheckProtocolResult], claim: ClaimSpec
 ) -> str:
     def name(p: str) -> str:
-        return f"{p} ({claim.protocols[p].description})"
+        return claim.protocols[p].label
 
     if len(per) == 1:
         ((p, r),) = per.items()
@@ -508,7 +591,7 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
     out = []
     seen_sources: set[str] = set()
     for d in data.values():  # run statuses once per set of runs (reusing protocols share them)
-        if d.runs_from in seen_sources:
+        if d.runs_from in seen_sources or d.pool:  # a pool's runs are its members'
             continue
         seen_sources.add(d.runs_from)
         sc = d.status_counts
@@ -541,6 +624,8 @@ def _auto_caveats(claim: ClaimSpec, data: Mapping[str, ProtocolData]) -> list[st
         )
     for name, d in data.items():
         out.extend(f"{name}: {n}" for n in d.notes)
+        if d.pool:  # its members' runs: their own caveats say which groups missed a target
+            continue
         missed: dict[tuple[str, ...], list[str]] = {}
         for m, measure in claim.measures.items():
             if m not in d.grouped.arrays or measure.unit not in ("epochs", "s", "steps"):
@@ -611,6 +696,9 @@ def used_measures(claim: ClaimSpec) -> dict[str, list[str]]:
     for f in claim.figures:
         for pname in f.protocols:
             used[pname].update(f.figure.names()[0])
+    for p in claim.protocols.values():  # a pool's measures are computed in its members
+        for member in p.pool:
+            used[member].update(used[p.name])
     anywhere = set().union(*used.values()) if used else set()
     unused = [m for m in claim.measures if m not in anywhere]
     return {p: [m for m in claim.measures if m in u or m in unused] for p, u in used.items()}
@@ -649,7 +737,7 @@ def evaluate_claim(
     # Protocols that reuse another's runs share its resolved measures.
     prepared: dict[str, dict[str, Measure]] = {}
     for p in claim.protocols.values():
-        if p.reuse is None:
+        if p.reuse is None and not p.pool:
             t = _protocol_table(p, tabs)
             # the measures of this set of runs: what this protocol and those reusing it read
             names = {
@@ -664,6 +752,8 @@ def evaluate_claim(
     data: dict[str, ProtocolData] = {}
     evals: dict[str, _ProtocolEval] = {}
     for p in claim.protocols.values():
+        if p.pool:
+            continue  # evaluated below, from its members' data
         t = _protocol_table(p, tabs)
         measures = {n: prepared[p.runs_from][n] for n in needed[p.name]}
         mdf = compute_measures(t, measures, p.searched)
@@ -706,6 +796,10 @@ def evaluate_claim(
         )
         edges = [n for n in sel.notes if "edge of the searched values" in n]
         evals[p.name] = _ProtocolEval(claim, p, grouped, edges)
+    for p in claim.protocols.values():
+        if p.pool:
+            data[p.name] = _pooled_data(p, data, needed[p.name])
+            evals[p.name] = _ProtocolEval(claim, p, data[p.name].grouped)
 
     headline = set(claim.headline)
     results = []

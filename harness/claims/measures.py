@@ -80,6 +80,14 @@ class Measure(Component):
     def prepare(self, curves: pd.DataFrame, runs: pd.DataFrame) -> None:
         """Resolve anything that depends on all runs of the claim (e.g. a relative target)."""
 
+    def run_dependent(self) -> tuple[str, Any] | None:
+        """``(argument, value)`` that :meth:`prepare` resolves per set of runs, or None.
+
+        Such a measure means something else in each set of runs (0.9 × the best accuracy of
+        *these* runs), so a pool of protocols with different runs refuses it.
+        """
+        return None
+
     def raw(self, run: Mapping[str, Any], curve: pd.DataFrame) -> float:
         """The value from the run's summary row and its curve (rows sorted by epoch)."""
         raise NotImplementedError
@@ -266,6 +274,9 @@ class _ToTarget(Measure):
         elif not _is_number(t):
             out.append(("target", t, "a number or {fraction_of_best: f}"))
         return out
+
+    def run_dependent(self) -> tuple[str, Any] | None:
+        return ("target", dict(self.target)) if isinstance(self.target, Mapping) else None
 
     def prepare(self, curves: pd.DataFrame, runs: pd.DataFrame) -> None:
         self._target = self.target

@@ -185,6 +185,7 @@ class ProtocolData:
     nuisance: list[str]
     status_counts: dict[str, int]  # over every run of the protocol, before selection
     notes: list[str] = field(default_factory=list)
+    pool: tuple[str, ...] = ()  # the protocols a pooled protocol evaluates together
 
 
 @dataclass

@@ -122,8 +122,10 @@ class Probe(Component):
 # -- grid ------------------------------------------------------------------------------------------
 def is_probe_protocol(claim: ClaimSpec, protocol: str) -> bool:
     """Whether ``protocol`` (or the protocol it reuses) evaluates a probe instead of training."""
-    src = claim.protocols[protocol].runs_from
-    return "probe" in claim.study_for(src)
+    p = claim.protocols[protocol]
+    if p.pool:  # a pool of probe protocols evaluates probes
+        return all(is_probe_protocol(claim, m) for m in p.pool)
+    return "probe" in claim.study_for(p.runs_from)
 
 
 def _protocol_path(claim: ClaimSpec, protocol: str) -> str:
@@ -247,8 +249,16 @@ def check_probe_claim(claim: ClaimSpec) -> None:
     if not produced:
         return
     for check in claim.checks:
-        for pname in check.protocols:
-            src = claim.protocols[pname].runs_from
+        # a pool reads the measures in each of its members' runs
+        pairs = [
+            (name, src)
+            for name in check.protocols
+            for src in (
+                [claim.protocols[q].runs_from for q in claim.protocols[name].pool]
+                or [claim.protocols[name].runs_from]
+            )
+        ]
+        for pname, src in pairs:
             for leaf in check.conditions:
                 for m in leaf.statistic_for(pname).measures():
                     col = _measure_column(claim.measures[m])

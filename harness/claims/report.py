@@ -202,6 +202,8 @@ def _setup(claim: ClaimSpec, outcome: ClaimOutcome) -> str:
         nuis = ", ".join(ps.nuisance) or "—"
         how = ps.select.describe() if ps.select else "—"
         src = f"runs of `{ps.reuse}`" if ps.reuse else "own runs"
+        if ps.pool:  # paired by replicate (= seed) across the pooled protocols
+            src = "pooled runs of " + ", ".join(f"`{m}`" for m in ps.pool) + ", paired by seed"
         where = ps.where.describe() if ps.where else "—"
         n = sum(int(v) for v in outcome.protocols[ps.name].status_counts.values())
         rows.append(

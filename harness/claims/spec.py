@@ -36,6 +36,13 @@ Schema (``*`` = required)::
         reuse: tuned_lr              # no runs of its own: evaluate the runs of another protocol
         where: {train.optimizer.lr: 0.1}        # keep only these runs
         roles: {train.optimizer.lr: fixed}      # override parameter roles
+      both:
+        description*: ...
+        pool: [tuned_lr, shared_lr]  # no runs of its own: the runs of several protocols at once,
+                                     # told apart by the scientific parameter `protocol`, paired
+                                     # by replicate (= seed); checks filter on it:
+                                     # a: {protocol: tuned_lr, ...}, b: {protocol: shared_lr, ...}
+        where: {protocol: ...}       # optional: keep only these pooled runs
     budgets:                         # quick (the default) and full; each overrides the study
       quick: {description: ..., set: {train.epochs: 30}, replicates: 3,
               search: {train.batch_size: {...}}, measures: {epochs_to_target: {target: 0.95}},
@@ -127,7 +134,21 @@ _TOP = {
 _ID_RE = re.compile(r"^[a-z0-9_]+$")
 _CHECK_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SEED_FILE_RE = re.compile(r"^\d{3}_[0-9a-f]{16}\.txt$")
-_PROTOCOL_KEYS = {"description", "set", "search", "derived", "roles", "reuse", "where", "select"}
+_PROTOCOL_KEYS = {
+    "description",
+    "set",
+    "search",
+    "derived",
+    "roles",
+    "reuse",
+    "pool",
+    "where",
+    "select",
+}
+#: The keys a pooled protocol (``pool: [...]``) may have: it runs nothing and selects nothing.
+_POOL_KEYS = {"description", "pool", "where"}
+#: The scientific parameter of a pooled protocol that names the protocol a run comes from.
+POOL_PARAM = "protocol"
 _BUDGET_KEYS = {"description", "set", "search", "replicates", "measures", "protocols"}
 _LEAF_KEYS = {"statistic", "rule", "per_protocol"}
 _CHECK_KEYS = {"id", "claim", "why", "protocols", "priority", "all", "any", "outcome"} | _LEAF_KEYS
@@ -174,6 +195,8 @@ class ProtocolSpec:
     where: WhereFilter | None
     select: SelectSpec | None
     param_roles: dict[str, str] = field(default_factory=dict)  # resolved, after budgets
+    #: the protocols whose runs this one evaluates together (``pool: [...]``); empty otherwise
+    pool: tuple[str, ...] = ()
 
     @property
     def scientific(self) -> list[str]:
@@ -189,8 +212,14 @@ class ProtocolSpec:
 
     @property
     def runs_from(self) -> str:
-        """The protocol whose runs this one evaluates (itself unless ``reuse``)."""
+        """The protocol whose runs this one evaluates (itself unless ``reuse``; a pool: itself)."""
         return self.reuse or self.name
+
+    @property
+    def label(self) -> str:
+        """``name (description)``, naming the pooled protocols of a pool."""
+        pooled = f"pools {', '.join(self.pool)}: " if self.pool else ""
+        return f"{self.name} ({pooled}{self.description})"
 
 
 @dataclass(frozen=True)
@@ -305,8 +334,8 @@ class ClaimSpec:
 
     # -- the study each protocol runs -----------------------------------------------------------
     def protocols_to_run(self) -> list[str]:
-        """Protocols that need runs of their own (those without ``reuse``)."""
-        return [p.name for p in self.protocols.values() if p.reuse is None]
+        """Protocols that need runs of their own (those without ``reuse`` or ``pool``)."""
+        return [p.name for p in self.protocols.values() if p.reuse is None and not p.pool]
 
     def study_for(self, protocol: str) -> dict[str, Any]:
         """The raw study (studies schema) that ``protocol`` runs under this budget."""
@@ -318,6 +347,12 @@ class ClaimSpec:
                 f"protocols.{protocol}.reuse",
                 p.reuse,
                 f"nothing to run: protocol {protocol!r} evaluates the runs of {p.reuse!r}",
+            )
+        if p.pool:
+            raise ClaimError(
+                f"protocols.{protocol}.pool",
+                list(p.pool),
+                f"nothing to run: protocol {protocol!r} pools the runs of {', '.join(p.pool)}",
             )
         return _resolve_study(self.raw, self.budget, protocol)
 
@@ -513,12 +548,14 @@ def _parse_protocols(
             raise _err(path, name, "a protocol name in [a-z0-9_]")
         block = _mapping(block, path)
         _unknown(block, _PROTOCOL_KEYS, path)
+        pool = _parse_pool(block, path, name, protos_raw)
         reuse = block.get("reuse")
         if reuse is not None:
             if reuse not in protos_raw or reuse == name:
                 others = [p for p in protos_raw if p != name]
                 raise _err(f"{path}.reuse", reuse, f"another protocol: {', '.join(others)}")
-            if (protos_raw[reuse] or {}).get("reuse") is not None:
+            src_block = protos_raw[reuse] or {}
+            if src_block.get("reuse") is not None or src_block.get("pool"):
                 raise _err(
                     f"{path}.reuse", reuse, "a protocol that has runs of its own (no chains)"
                 )
@@ -541,9 +578,12 @@ def _parse_protocols(
             reuse=reuse,
             where=_where(block.get("where"), f"{path}.where"),
             select=_parse_select(block.get("select"), f"{path}.select", measures),
+            pool=pool,
         )
     # resolve parameter roles under the budget (a reusing protocol inherits and overrides)
     for name, p in out.items():
+        if p.pool:
+            continue  # after its members, below
         src = p.runs_from
         study = _resolve_study(raw, budget, src)
         roles = _param_roles(study, f"protocols.{src}(resolved study)")
@@ -570,7 +610,78 @@ def _parse_protocols(
             for q in p.select.at.params - {k for k, r in roles.items() if r == "scientific"}:
                 raise _err(f"protocols.{name}.select.at", q, "a scientific parameter")
         out[name] = replace(p, param_roles=roles)
+    for name, p in out.items():
+        if p.pool:
+            out[name] = _resolve_pool(p, out)
     return out
+
+
+def _parse_pool(
+    block: Mapping[str, Any], path: str, name: str, protos_raw: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """The members of ``pool: [p1, p2, ...]`` (two or more other protocols that are no pools)."""
+    if "pool" not in block:
+        return ()
+    for k in block:
+        if k not in _POOL_KEYS:
+            raise _err(
+                f"{path}.{k}",
+                block[k],
+                "nothing: a pooled protocol has no runs of its own and selects nothing (with "
+                f"pool: only {', '.join(sorted(_POOL_KEYS))}; set them in the pooled protocols)",
+            )
+    members = _str_list(block.get("pool"), f"{path}.pool")
+    others = [p for p in protos_raw if p != name and not (protos_raw[p] or {}).get("pool")]
+    if len(members) < 2 or len(set(members)) != len(members):
+        raise _err(
+            f"{path}.pool", list(members), f"two or more distinct protocols of: {', '.join(others)}"
+        )
+    for m in members:
+        if m not in others:
+            raise _err(
+                f"{path}.pool",
+                m,
+                f"another protocol that is not itself a pool: {', '.join(others) or 'none'}",
+            )
+    return members
+
+
+def _resolve_pool(p: ProtocolSpec, protocols: Mapping[str, ProtocolSpec]) -> ProtocolSpec:
+    """A pool's roles: ``protocol`` and every member's scientific parameter, all scientific.
+
+    A member that does not vary one of them shows it as missing in its groups (a filter on that
+    parameter never selects the member's runs, except by ``protocol``). Nuisance parameters
+    were selected within each member, so the pool has none.
+    """
+    roles = {POOL_PARAM: "scientific"}
+    for m in p.pool:
+        for k in protocols[m].scientific:
+            if k == POOL_PARAM:
+                raise _err(
+                    f"protocols.{m}.search.{k}",
+                    k,
+                    f"a parameter not named {POOL_PARAM!r} (protocol {p.name!r} pools {m!r}, "
+                    f"and its {POOL_PARAM!r} names the pooled protocol)",
+                )
+            roles[k] = "scientific"
+    if p.where is not None:
+        for q in sorted(p.where.params - set(roles)):
+            raise _err(
+                f"protocols.{p.name}.where",
+                q,
+                f"a scientific parameter of the pool: {', '.join(roles)}",
+            )
+        named = [c for clause in p.where.clauses for c in clause if c.param == POOL_PARAM]
+        for c in named:
+            values = c.value if c.op == "in" else (c.value,) if c.op in ("==", "!=") else ()
+            for v in values:
+                if v not in p.pool:
+                    raise _err(
+                        f"protocols.{p.name}.where.{POOL_PARAM}",
+                        v,
+                        f"a protocol of the pool: {', '.join(p.pool)}",
+                    )
+    return replace(p, param_roles=roles)
 
 
 def _parse_rule(raw: Any, path: str) -> Rule:
@@ -676,6 +787,19 @@ def _check_stat_names(
     for m in stat.measures():
         if m not in measures:
             raise _err(f"{path}.measure", m, f"a measure of this claim: {', '.join(measures)}")
+    if not p.pool and POOL_PARAM in {*stat.params(), *stat.filter_params()}:
+        raise _err(
+            arg_of(POOL_PARAM) if POOL_PARAM in stat.params() else f"{path}.{_filter_arg(cfg)}",
+            POOL_PARAM,
+            f"a scientific parameter of protocol {pname!r}: {', '.join(p.scientific) or 'none'} "
+            f"(a filter on {POOL_PARAM!r} needs a check over a pooled protocol, "
+            "pool: [p1, p2])",
+        )
+    for arg, value in _protocol_values(cfg):
+        if p.pool and value not in p.pool:
+            raise _err(
+                f"{path}.{arg}", value, f"a protocol pooled by {pname!r}: {', '.join(p.pool)}"
+            )
     for q in stat.params():
         if q not in p.scientific:
             raise _err(
@@ -690,6 +814,48 @@ def _check_stat_names(
                 q,
                 f"a scientific parameter of protocol {pname!r}: {', '.join(p.scientific) or 'none'}",
             )
+
+
+def _filter_arg(cfg: Mapping[str, Any], param: str = POOL_PARAM) -> str:
+    """The statistic argument whose filter names ``param`` (for the error's path)."""
+    for arg, _ in _protocol_values(cfg, param, every=True):
+        return arg.split(".")[0] if "." in arg else arg
+    return "where"
+
+
+def _protocol_values(
+    cfg: Mapping[str, Any], param: str = POOL_PARAM, *, every: bool = False
+) -> list[tuple[str, Any]]:
+    """``(argument path, value)`` of every value a statistic's config compares ``param`` to.
+
+    Filters (``a``, ``b``, ``where``, ...: any mapping or list argument that parses as a filter),
+    the arms of ``param: protocol`` and a wrapped ``statistic`` (``group_bootstrap``) are read;
+    ``every`` keeps ordered comparisons too (their value is no protocol name).
+    """
+    out: list[tuple[str, Any]] = []
+    if cfg.get("param") == param:
+        for side in ("a", "b"):
+            if side in cfg and cfg[side] not in ("<min>", "<max>"):
+                out.append((side, cfg[side]))
+    for k, v in cfg.items():
+        if k == "statistic" and isinstance(v, Mapping):
+            out += [(f"statistic.{a}", x) for a, x in _protocol_values(v, param, every=every)]
+            continue
+        if not isinstance(v, (Mapping, list)) or (cfg.get("param") == param and k in ("a", "b")):
+            continue
+        try:
+            wf = parse_where(v, k)
+        except (ValueError, ClaimError):
+            continue
+        for clause in wf.clauses:
+            for c in clause:
+                if c.param != param:
+                    continue
+                if c.op == "in":
+                    out += [(f"{k}.{param}", x) for x in c.value]
+                elif c.op in ("==", "!=") or every:
+                    out.append((f"{k}.{param}", c.value))
+    return out
 
 
 def _parse_checks(
@@ -733,6 +899,36 @@ def _parse_checks(
             )
         )
     return tuple(out)
+
+
+def _check_pooled_measures(
+    checks: tuple[CheckSpec, ...],
+    measures: Mapping[str, Measure],
+    protocols: Mapping[str, ProtocolSpec],
+) -> None:
+    """A pool's checks read no measure resolved per set of runs when its members' runs differ.
+
+    The engine resolves such a measure (``target: {fraction_of_best: f}``) on each set of runs,
+    so two pooled protocols trained apart would each get their own target, and a contrast
+    between them would compare two different measures.
+    """
+    for check in checks:
+        for pname in check.protocols:
+            p = protocols[pname]
+            sources = sorted({protocols[m].runs_from for m in p.pool})
+            if len(sources) < 2:
+                continue
+            for leaf in check.conditions:
+                for m in leaf.statistic_for(pname).measures():
+                    dep = measures[m].run_dependent()
+                    if dep is not None:
+                        raise _err(
+                            f"measures.{m}.{dep[0]}",
+                            dep[1],
+                            f"a fixed value: check {check.id} reads {m!r} in pool {pname!r}, "
+                            f"whose protocols have different runs ({', '.join(sources)}) and "
+                            "would each resolve it on their own runs",
+                        )
 
 
 def _parse_outcome(raw: Any, path: str, has_rule: bool) -> OutcomeSpec | None:
@@ -855,6 +1051,7 @@ def _parse(raw: dict[str, Any], budget: str | None, src: str | None) -> ClaimSpe
     measures = _parse_measures(raw, chosen)
     protocols = _parse_protocols(raw, chosen, measures)
     checks = _parse_checks(raw["checks"], measures, protocols)
+    _check_pooled_measures(checks, measures, protocols)
     ids = {c.id for c in checks}
     quotes = _parse_quotes(raw["source"])
     for i, q in enumerate(quotes):
