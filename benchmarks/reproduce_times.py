@@ -22,6 +22,9 @@ Usage::
     python benchmarks/reproduce_times.py                 # every claim, quick budget, 1 worker
     python benchmarks/reproduce_times.py --jobs 2        # the catalogue's wall time on 2 cores
     python benchmarks/reproduce_times.py --no-stack --no-cache   # the same without the speed-ups
+    # the same table from a finished `harness reproduce --all` (its folder: ./reports/index.json
+    # and ./mlruns/ledger), without training anything again
+    python benchmarks/reproduce_times.py --from-run . --jobs 2
 """
 
 from __future__ import annotations
@@ -58,6 +61,56 @@ def _training_seconds(ledger_root: Path, claim_id: str, budget: str) -> tuple[fl
     return total, cpu, trials
 
 
+Row = tuple[str, int, int, float, float, float, float, float]
+
+
+def _rows_from_run(root: Path, jobs: int) -> list[Row]:
+    """The table's rows from a finished run's book index and ledgers (budget from the index)."""
+    index = json.loads((root / "reports" / "index.json").read_text())
+    rows: list[Row] = []
+    for c in index["claims"]:
+        train, worker_cpu, trials = _training_seconds(
+            root / "mlruns" / "ledger", c["claim"], c["budget"]
+        )
+        train /= max(jobs, 1)
+        wall = float(c["wall_time_s"])
+        driver = c.get("driver_cpu_s")
+        driver = float("nan") if driver is None else float(driver)
+        rows.append(
+            (c["claim"], int(c["runs"]), trials, wall, train, wall - train, driver, worker_cpu)
+        )
+    return rows
+
+
+def _print_table(rows: list[Row], jobs: int) -> int:
+    multi = jobs >= 2
+
+    def cpu(v: float) -> str:
+        return f"{v:.1f}" if multi else "—"
+
+    print(
+        "| claim | runs | trials | wall s | training s | orchestration + tracking s | share "
+        "| driver CPU s | driver CPU share | worker CPU s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for cid, runs, trials, wall, train, rest, driver, wcpu in rows:
+        share = f"{driver / wall:.0%}" if multi else "—"
+        print(
+            f"| {cid} | {runs} | {trials} | {wall:.1f} | {train:.1f} | {rest:.1f} "
+            f"| {rest / wall:.0%} | {cpu(driver)} | {share} | {wcpu:.1f} |"
+        )
+    wall_sum = sum(r[3] for r in rows)
+    rest_sum = sum(r[5] for r in rows)
+    driver_sum = sum(r[6] for r in rows)
+    share = f"{driver_sum / max(wall_sum, 1e-9):.0%}" if multi else "—"
+    print(
+        f"| all | {sum(r[1] for r in rows)} | {sum(r[2] for r in rows)} | {wall_sum:.1f} | "
+        f"{sum(r[4] for r in rows):.1f} | {rest_sum:.1f} | {rest_sum / max(wall_sum, 1e-9):.0%} "
+        f"| {cpu(driver_sum)} | {share} | {sum(r[7] for r in rows):.1f} |"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -67,7 +120,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--no-stack", action="store_true")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument(
+        "--from-run",
+        default=None,
+        metavar="DIR",
+        help="read a finished `harness reproduce` run in DIR (reports/index.json, mlruns/ledger) "
+        "instead of running the claims; --jobs must be the run's",
+    )
     args = parser.parse_args(argv)
+    if args.from_run:
+        index = Path(args.from_run) / "reports" / "index.json"
+        if not index.is_file():
+            parser.error(
+                f"--from-run {args.from_run}: no {index} (a `harness reproduce` of several claims writes it)"
+            )
+        return _print_table(_rows_from_run(Path(args.from_run), args.jobs), args.jobs)
 
     from harness.claims import list_claims
     from harness.reproduce import reproduce_claim
@@ -102,31 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{claim_id}: {result.n_runs} runs, {wall:.1f} s", flush=True)
     total = time.perf_counter() - t_all
     print(f"load average at end: {_load()}\n")
-    multi = args.jobs >= 2
-
-    def cpu(v: float) -> str:
-        return f"{v:.1f}" if multi else "—"
-
-    print(
-        "| claim | runs | trials | wall s | training s | orchestration + tracking s | share "
-        "| driver CPU s | driver CPU share | worker CPU s |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for cid, runs, trials, wall, train, rest, driver, wcpu in rows:
-        share = f"{driver / wall:.0%}" if multi else "—"
-        print(
-            f"| {cid} | {runs} | {trials} | {wall:.1f} | {train:.1f} | {rest:.1f} "
-            f"| {rest / wall:.0%} | {cpu(driver)} | {share} | {wcpu:.1f} |"
-        )
-    wall_sum = sum(r[3] for r in rows)
-    rest_sum = sum(r[5] for r in rows)
-    driver_sum = sum(r[6] for r in rows)
-    share = f"{driver_sum / max(wall_sum, 1e-9):.0%}" if multi else "—"
-    print(
-        f"| all | {sum(r[1] for r in rows)} | {sum(r[2] for r in rows)} | {wall_sum:.1f} | "
-        f"{sum(r[4] for r in rows):.1f} | {rest_sum:.1f} | {rest_sum / max(wall_sum, 1e-9):.0%} "
-        f"| {cpu(driver_sum)} | {share} | {sum(r[7] for r in rows):.1f} |"
-    )
+    _print_table(rows, args.jobs)
     print(f"\ntotal wall time {total:.1f} s")
     return 0
 

@@ -49,6 +49,9 @@ class ReproduceResult:
     parent_run_id: str
     wall_time_s: float
     verdicts: dict[str, str] = field(default_factory=dict)
+    #: CPU seconds of this process over the claim: the driver's own work (Optuna, MLflow,
+    #: verdicts, figures, report) when trials run in workers (jobs ≥ 2), training too when inline
+    driver_cpu_s: float = float("nan")
     n_runs: int = 0
     claim: Any = None  # the ClaimSpec reproduced (a claim may come from a file outside studies/)
 
@@ -317,7 +320,7 @@ def reproduce_claim(
         import logging
 
         echo = logging.getLogger("harness").info
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     claim = load_claim(claim_id, budget=budget)
     check_probe_claim(claim)
     command = command or reproduce_command(
@@ -430,6 +433,7 @@ def reproduce_claim(
     tracker.log_dir(parent, paths.directory, "report")
     _log_report_views(tracker, parent, outcome, paths)
     tracker.end_run(parent, "completed")
+    driver_cpu = time.process_time() - cpu0
     return ReproduceResult(
         claim_id=claim.id,
         budget=budget,
@@ -442,6 +446,7 @@ def reproduce_claim(
         verdicts=verdicts,
         n_runs=n_runs,
         claim=claim,
+        driver_cpu_s=driver_cpu,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,8 @@ class BookEntry:
     report_md: str = ""
     report_html: str = ""
     wall_time_s: float = float("nan")
+    #: the driver's CPU seconds over the claim (:attr:`harness.reproduce.ReproduceResult.driver_cpu_s`)
+    driver_cpu_s: float = float("nan")
     n_runs: int = 0
     experiment_id: str = ""
     parent_run_id: str = ""
@@ -124,6 +127,7 @@ class BookEntry:
             report_md=str(result.report_md),
             report_html=str(result.report_html),
             wall_time_s=float(result.wall_time_s),
+            driver_cpu_s=float(result.driver_cpu_s),
             n_runs=int(result.n_runs),
             experiment_id=str(result.experiment_id),
             parent_run_id=str(result.parent_run_id),
@@ -181,6 +185,7 @@ def book_rows(
                 "budget": e.outcome.budget,
                 "runs": e.n_runs,
                 "wall_time_s": round(e.wall_time_s, 1),
+                "driver_cpu_s": None if math.isnan(e.driver_cpu_s) else round(e.driver_cpu_s, 1),
                 "verdicts": counts,
                 "seed_files": e.claim.seed_files,
                 "report_html": _rel(e.report_html, root),

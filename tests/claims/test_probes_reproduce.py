@@ -46,6 +46,8 @@ def test_reproduce_a_probe_claim_written_in_yaml_alone(tmp_path):
     book = json.loads((index.parent / "index.json").read_text(encoding="utf-8"))
     assert [c["check"] for c in book["checks"]] == ["C1"]
     assert book["claims"][0]["run_url"].endswith(r.parent_run_id)
+    # the driver's CPU seconds, for benchmarks/reproduce_times.py --from-run
+    assert 0 < book["claims"][0]["driver_cpu_s"] <= r.wall_time_s * 2 + 1
 
 
 @pytest.mark.slow
