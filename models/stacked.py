@@ -53,7 +53,7 @@ from .base import Array, Layer, Optimizer
 from .layers import BatchNorm, Dense, Dropout, Flatten, Reshape
 from .losses import MeanSquaredError, SoftmaxCrossEntropy
 from .network import Sequential, _class_like, _target_labels
-from .optimizers import ParamDict
+from .optimizers import SGD, Momentum, Nesterov, ParamDict
 from .regularizers import L1, L2
 
 __all__ = ["StackedSequential", "stacking_pays", "stacking_unsupported"]
@@ -65,6 +65,11 @@ _STACKABLE = (Dense, Dropout, BatchNorm, Flatten, Reshape, Activation)
 #: crossover (1 BLAS thread, float32, R = 3 and 10): equal at 64×64, the GEMMs 1.3× faster at
 #: 100×100 and 1.9× at 784×100, the ufunc up to 2.8× faster at 10×100.
 _OUTER_GEMM_MIN = 4096
+
+#: Optimizers (exact types) whose step reads the gradient once, to write ``lr·g`` into their
+#: "scaled" buffer, and never again: for them the stack lets that buffer be the gradient block
+#: itself (:meth:`StackedSequential._scale_gradients_in_place`).
+_SCALES_GRADIENT_ONCE = (SGD, Momentum, Nesterov)
 
 
 def stacking_unsupported(net: Sequential) -> str | None:
@@ -621,6 +626,7 @@ class StackedSequential:
             stats = self._activation_statistics(self._outputs)
             self._gradient_norms(stats)
             snapshot = self._decay.copy()
+        self._scale_gradients_in_place(optimizer)
         optimizer.update(self._group_params, self._group_grads)
         if self.telemetry:
             self._update_norms(stats, snapshot)
@@ -628,6 +634,30 @@ class StackedSequential:
         if bad.any():
             self._decay[bad], self._other[bad] = before
         return losses
+
+    def _scale_gradients_in_place(self, optimizer: Optimizer) -> None:
+        """Make the "scaled" buffer of an SGD-type optimizer the gradient block it scales.
+
+        Its step is ``scaled = lr·g`` and then only ``scaled`` is used, so writing ``lr·g`` over
+        ``g`` gives the same numbers bit for bit. It saves the pass through a separate
+        weight-sized buffer that nothing else touches: for 10 replicates of the 784-100×4-10 MLP
+        that buffer is 4.4 MB, which the step's forward and backward passes evict, and the SGD
+        update went from about 520 to 280 µs of a ~900 µs batch-1 step (1 BLAS thread).
+        The gradient blocks then hold ``lr·g`` after the update (each step overwrites them).
+        The first update creates the optimizer's state; from the next one on the buffer is the
+        gradient (again after :meth:`drop`, which gives both new arrays).
+        """
+        if type(optimizer) not in _SCALES_GRADIENT_ONCE:
+            return
+        state = optimizer.__dict__.get("_state", {})
+        for key, g in self._group_grads.items():
+            slots = state.get(key)
+            if (
+                slots is not None
+                and slots.get("scaled") is not g
+                and slots["scaled"].shape == g.shape
+            ):
+                slots["scaled"] = g
 
     # -- evaluation --------------------------------------------------------------------------
     def infer(self, x: Array) -> Array:
