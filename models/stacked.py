@@ -645,7 +645,7 @@ class StackedSequential:
         update went from about 520 to 280 µs of a ~900 µs batch-1 step (1 BLAS thread).
         The gradient blocks then hold ``lr·g`` after the update (each step overwrites them).
         The first update creates the optimizer's state; from the next one on the buffer is the
-        gradient (again after :meth:`drop`, which gives both new arrays).
+        gradient (after :meth:`drop`, which slices both into new arrays, it is re-pointed).
         """
         if type(optimizer) not in _SCALES_GRADIENT_ONCE:
             return
