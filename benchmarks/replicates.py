@@ -24,6 +24,7 @@ Usage::
 
     python benchmarks/replicates.py            # full table (a few minutes)
     python benchmarks/replicates.py --quick    # fewer repeats
+    python benchmarks/replicates.py --quick --models "MLP 784-100x4-10" --replicates 10 --batches 1,8
 """
 
 from __future__ import annotations
@@ -103,6 +104,16 @@ def _load() -> str:
         return "unknown"
 
 
+def _positive_ints(parser: argparse.ArgumentParser, flag: str, text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        parser.error(f"{flag}: {text!r} is not a comma-separated list of positive integers")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,7 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="alternating block pairs")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
+    parser.add_argument(
+        "--replicates", default=",".join(map(str, REPLICATES)), help="comma-separated R values"
+    )
+    parser.add_argument(
+        "--batches", default=",".join(map(str, BATCHES)), help="comma-separated batch sizes"
+    )
     args = parser.parse_args(argv)
+    names = args.models.split(",")
+    for name in names:
+        if name not in MODELS:
+            parser.error(f"--models: unknown model {name!r}; choose from {', '.join(MODELS)}")
+    replicates = _positive_ints(parser, "--replicates", args.replicates)
+    batches = _positive_ints(parser, "--batches", args.batches)
     repeats = args.repeats or (5 if args.quick else 9)
     scale = 0.5 if args.quick else 1.0
     print(
@@ -120,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start: {_load()} (other processes on the machine skew the timings)")
     rows = []
     with threadpool_limits(limits=args.threads):
-        for name in args.models.split(","):
+        for name in names:
             d_in, hidden = MODELS[name]
-            for batch in BATCHES:
-                for R in REPLICATES:
+            for batch in batches:
+                for R in replicates:
                     runs = steppers(d_in, hidden, R, batch)
                     steps = max(3, int(BLOCK_SAMPLES[name] * scale) // batch)
                     med = compare(runs, steps, repeats)
