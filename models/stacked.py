@@ -730,7 +730,9 @@ class StackedSequential:
 
     @property
     def group_grads(self) -> dict[str, Array]:
-        """The gradients of :attr:`group_params`, same keys and shapes."""
+        """The gradients of :attr:`group_params`, same keys and shapes (after a
+        :meth:`train_step` with SGD, momentum or Nesterov they hold ``lr·g``: the update scales
+        them in place)."""
         return dict(self._group_grads)
 
     def _non_finite_report(self, r: int, loss: float, x: Array, outputs: list[Array]) -> str:
@@ -847,6 +849,9 @@ class StackedSequential:
 #: stacking gains nothing there and its batch gathers cost memory traffic. Measured with
 #: ``benchmarks/replicates.py``: the 784-100×4-10 MLP (109 k weights) gained at batch 32 and
 #: broke even or lost from batch 128; the digits MLP (7.4 k weights) gained up to batch 512.
+#: Re-measured after the batch-1 gradient GEMM and the in-place SGD scaling (R = 3 and 10,
+#: ``--quick``): the 784 MLP 1.19-1.30× at batch 32, 1.01-1.06× from batch 128 (within the
+#: run-to-run spread, so those still train unstacked); the digits MLP 1.06-2.42× up to 512.
 STACK_MAX_MACS = 4_000_000
 
 
