@@ -318,3 +318,65 @@ def test_telemetry_of_every_activation_stacked_equals_unstacked(name):
             assert stack.last_telemetry[r].keys() == want.keys()
             for key, value in want.items():
                 assert stack.last_telemetry[r][key] == pytest.approx(value, rel=1e-10), key
+
+
+@pytest.mark.parametrize("units", [100, 3])
+def test_batch_one_weight_gradients_are_the_exact_outer_products(units):
+    """The batch-1 weight gradient (a K = 2 GEMM with a padding row of zeros) is each entry's
+    one product x_i·dout_j, bit for bit what each replicate's own Dense layer gives, signs of
+    zeros included (the inputs have zeros against negative upstream gradients)."""
+    d_in = 784
+    nets = [
+        Sequential([LAYERS.build({"name": "dense", "units": units})]).build(
+            (d_in,), rng=np.random.default_rng(seed), dtype=np.float32
+        )
+        for seed in range(R)
+    ]
+    stack = StackedSequential(nets)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((R, 1, d_in), dtype=np.float32)
+    x[:, :, ::3] = 0.0
+    dout = rng.standard_normal((R, 1, units), dtype=np.float32)
+    dense = stack.layers[0]
+    dense.forward(x)
+    dense.backward(dout)
+    dW = dense.grads["W"]
+    np.testing.assert_array_equal(dW, x.transpose(0, 2, 1) * dout)
+    for r, net in enumerate(nets):
+        layer = net.layers[0]
+        layer.forward(x[r])
+        layer.backward(dout[r])
+        np.testing.assert_array_equal(dW[r], layer.grads["W"])
+        np.testing.assert_array_equal(np.signbit(dW[r]), np.signbit(layer.grads["W"]))
+        np.testing.assert_array_equal(dense.grads["b"][r], layer.grads["b"])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov"])
+def test_scaling_gradients_in_place_changes_no_number(optimizer, monkeypatch):
+    """SGD-type optimizers write lr·g over the gradient block (their 'scaled' buffer is the
+    gradient); a training with a schedule and a drop equals one with their own buffer exactly."""
+    import models.stacked as stacked_mod
+
+    layers = [{"name": "dense", "units": 8}, "relu", {"name": "dense", "units": 3}]
+    spec = {"name": optimizer, "lr": 0.05, "schedule": {"name": "cosine", "total_steps": 12}}
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(12, R, N, D)).astype(np.float32)
+    T = rng.integers(0, 3, size=(12, R, N))
+    runs = []
+    for in_place in (True, False):
+        if not in_place:
+            monkeypatch.setattr(stacked_mod, "_SCALES_GRADIENT_ONCE", ())
+        stack = StackedSequential(_nets(layers, dtype=np.float32))
+        opt = OPTIMIZERS.build(spec)
+        losses = []
+        for k in range(12):
+            if k == 6:
+                stack.drop([1], opt)
+            rows = [0, 1, 2] if k < 6 else [0, 2]
+            losses.append(stack.train_step(X[k, rows], T[k, rows], opt))
+            aliased = opt._state["decay"]["scaled"] is stack.group_grads["decay"]
+            assert aliased == (in_place and k > 0)  # from the second update on (and after drop)
+        runs.append((np.concatenate(losses), stack.group_params))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for key, p in runs[0][1].items():
+        np.testing.assert_array_equal(p, runs[1][1][key])
