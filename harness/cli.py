@@ -176,7 +176,7 @@ def _curve_points(text: str) -> str:
 _curve_points.__name__ = "integer >= 3 or 'all'"
 CURVE_POINTS_HELP = (
     "points per metric curve per MLflow run: first, last, best and evenly spaced epochs "
-    "(default: $HARNESS_CURVE_POINTS or 100); 'all' logs every epoch. history.csv and the "
+    "(default: $HARNESS_CURVE_POINTS or 50); 'all' logs every epoch. history.csv and the "
     "ledger keep every epoch either way"
 )
 
