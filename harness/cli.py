@@ -735,7 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train one model from a run or study YAML and log it to MLflow",
         description="Train once from the YAML's data/model/train sections (a study's search is "
-        "ignored) and log the run: params, per-epoch metrics, tags, artifacts, the model.",
+        "ignored) and log the run: params, metric curves (--curve-points), tags, artifacts, "
+        "the model.",
     )
     p.add_argument("config", help="a YAML file with data/model/train sections (e.g. a study)")
     p.add_argument(
