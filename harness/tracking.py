@@ -132,8 +132,10 @@ def resolve_curve_points(value: int | str | None = "auto") -> int | None:
 
     ``"auto"`` reads ``$HARNESS_CURVE_POINTS`` (else :data:`DEFAULT_CURVE_POINTS`); ``"all"``,
     ``"none"``, ``"null"`` and ``None`` mean every epoch. Anything else is a one-line
-    ``ValueError`` naming the setting.
+    :class:`~harness.config.ConfigError` (a ``ValueError``) naming the setting.
     """
+    from harness.config import ConfigError
+
     where = "curve_points"
     if isinstance(value, str) and value.strip().lower() == "auto":
         env = os.environ.get(CURVE_POINTS_ENV, "").strip()
@@ -147,9 +149,10 @@ def resolve_curve_points(value: int | str | None = "auto") -> int | None:
     except (TypeError, ValueError):
         n = -1
     if isinstance(value, bool) or n < _MIN_CURVE_POINTS or str(value).strip() != str(n):
-        raise ValueError(
-            f"{where} = {value!r} is not allowed: expected an integer >= {_MIN_CURVE_POINTS} "
-            "(points per series per run) or 'all' (every epoch)"
+        raise ConfigError(
+            where,
+            value,
+            f"an integer >= {_MIN_CURVE_POINTS} (points per series per run) or 'all' (every epoch)",
         )
     return n
 
