@@ -9,7 +9,13 @@ telemetry on, 6 replicate seeds trained stacked):
 * **driver**: a 9-trial grid sweep (3 losses × 3 learning rates, ``--epochs`` epochs, ``--jobs
   1``, a scratch MLflow store and journal): the mean wall time per trial of the runner's
   ``_start_trial`` + ``_finish_trial`` (the trial's MLflow run, its 6 replicate runs with their
-  curves, Optuna's tell, the ledger), against the trial's own training time (its ``wall_time_s``).
+  curves, Optuna's tell, the ledger), against the trial's own training time (its ``wall_time_s``),
+  and the metric values the sweep left in the MLflow store (counted through
+  ``MlflowClient.get_metric_history``).
+
+``--curve-points`` sets ``$HARNESS_CURVE_POINTS`` (the MLflow curve policy of
+:mod:`harness.tracking`; a tree without it ignores it). ``--skip-trainer`` measures the driver
+only.
 
 The script measures whatever ``harness`` and ``models`` it imports, so two trees compare under
 one load by alternating runs of this file with ``PYTHONPATH`` set to each (``benchmarks/README.md``).
@@ -18,6 +24,7 @@ Usage::
 
     python benchmarks/trial_costs.py                  # 15-epoch trainer runs, 30-epoch sweep
     PYTHONPATH=/path/to/other/tree python benchmarks/trial_costs.py
+    python benchmarks/trial_costs.py --skip-trainer --sweep-epochs 100 --curve-points all
 """
 
 from __future__ import annotations
@@ -87,8 +94,22 @@ def _timed(spent: dict[str, float], name: str, f: Callable[..., Any]) -> Callabl
     return wrapper
 
 
-def driver_seconds(epochs: int) -> tuple[float, float, float, int]:
-    """(driver wall s, driver CPU s, training s: per trial; trials) of a 9-trial sweep, jobs 1.
+def metric_rows(tracking_uri: str) -> tuple[int, int]:
+    """(metric values stored, runs) of every run in the store, through the public client."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    rows = n_runs = 0
+    for run in client.search_runs(experiments, max_results=10_000):
+        n_runs += 1
+        rows += sum(len(client.get_metric_history(run.info.run_id, k)) for k in run.data.metrics)
+    return rows, n_runs
+
+
+def driver_seconds(epochs: int) -> tuple[float, float, float, int, int, int]:
+    """(driver wall s, driver CPU s, training s: per trial; trials; metric values; runs) of a
+    9-trial sweep, jobs 1.
 
     The driver's CPU time (its thread's, ``time.thread_time``: the MLflow store is SQLite in
     this process) is what a loaded machine distorts least."""
@@ -124,14 +145,11 @@ def driver_seconds(epochs: int) -> tuple[float, float, float, int]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             os.chdir(tmp)
+            uri = f"sqlite:///{Path(tmp) / 'mlruns' / 'mlflow.db'}"
             runner.run_sweep(
-                spec,
-                jobs=1,
-                log_models="none",
-                progress=False,
-                plots=False,
-                tracking_uri=f"sqlite:///{Path(tmp) / 'mlruns' / 'mlflow.db'}",
+                spec, jobs=1, log_models="none", progress=False, plots=False, tracking_uri=uri
             )
+            rows, n_runs = metric_rows(uri)
             train, trials = 0.0, 0
             for path in Path(tmp, "mlruns", "ledger").rglob("*.json"):
                 entry = json.loads(path.read_text())
@@ -142,7 +160,8 @@ def driver_seconds(epochs: int) -> tuple[float, float, float, int]:
         os.chdir(cwd)
         cls._start_trial, cls._finish_trial = originals  # type: ignore[method-assign]
     n = max(trials, 1)
-    return (spent["start"] + spent["finish"]) / n, spent["cpu"] / n, train / n, trials
+    wall, cpu = (spent["start"] + spent["finish"]) / n, spent["cpu"] / n
+    return wall, cpu, train / n, trials, rows, n_runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,21 +171,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=15, help="trainer epochs (default 15)")
     parser.add_argument("--sweep-epochs", type=int, default=30, help="sweep epochs (default 30)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-trainer", action="store_true", help="the driver sweep only")
+    parser.add_argument(
+        "--curve-points", default=None, help="sets $HARNESS_CURVE_POINTS (an int or 'all')"
+    )
     args = parser.parse_args(argv)
+    if args.curve_points is not None:
+        os.environ["HARNESS_CURVE_POINTS"] = args.curve_points
 
     import harness
 
     tree = str(Path(harness.__file__).resolve().parent.parent)
     print(f"tree: {tree}; load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    ce, mse = trainer_seconds(args.epochs, args.repeats)
-    print(
-        f"trainer, 6 replicates x {args.epochs} epochs: cross_entropy {ce:.3f} s, mse {mse:.3f} s"
-    )
-    driver, cpu, train, trials = driver_seconds(args.sweep_epochs)
+    if not args.skip_trainer:
+        ce, mse = trainer_seconds(args.epochs, args.repeats)
+        print(
+            f"trainer, 6 replicates x {args.epochs} epochs: cross_entropy {ce:.3f} s, "
+            f"mse {mse:.3f} s"
+        )
+    driver, cpu, train, trials, rows, n_runs = driver_seconds(args.sweep_epochs)
     print(
         f"driver, {trials} trials x 6 replicates x {args.sweep_epochs} epochs: "
         f"{driver * 1000:.0f} ms per trial ({cpu * 1000:.0f} ms CPU) around {train:.2f} s of "
-        f"training ({driver / (driver + train):.0%})"
+        f"training ({driver / (driver + train):.0%}); {rows} metric values in {n_runs} runs "
+        f"({rows / max(n_runs, 1):.0f} per run)"
     )
     return 0
 

@@ -159,6 +159,28 @@ def _port(text: str) -> int:
 _blas_threads = _int_at_least(1)
 
 
+def _curve_points(text: str) -> str:
+    """``--curve-points``: an integer >= 3 or ``all``, checked before anything runs."""
+    from harness.tracking import resolve_curve_points
+
+    try:
+        resolve_curve_points(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"= {text} is not allowed: expected an integer >= 3 (points per series per run) "
+            "or 'all' (every epoch)"
+        ) from None
+    return text
+
+
+_curve_points.__name__ = "integer >= 3 or 'all'"
+CURVE_POINTS_HELP = (
+    "points per metric curve per MLflow run: first, last, best and evenly spaced epochs "
+    "(default: $HARNESS_CURVE_POINTS or 50); 'all' logs every epoch. history.csv and the "
+    "ledger keep every epoch either way"
+)
+
+
 # -- shared helpers ----------------------------------------------------------------------------
 def _add_common(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     p.add_argument(
@@ -167,6 +189,7 @@ def _add_common(p: argparse.ArgumentParser, *, data: bool = True) -> None:
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)",
     )
     if data:
+        p.add_argument("--curve-points", type=_curve_points, default=None, help=CURVE_POINTS_HELP)
         p.add_argument(
             "--data-dir",
             default=None,
@@ -712,7 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train one model from a run or study YAML and log it to MLflow",
         description="Train once from the YAML's data/model/train sections (a study's search is "
-        "ignored) and log the run: params, per-epoch metrics, tags, artifacts, the model.",
+        "ignored) and log the run: params, metric curves (--curve-points), tags, artifacts, "
+        "the model.",
     )
     p.add_argument("config", help="a YAML file with data/model/train sections (e.g. a study)")
     p.add_argument(
@@ -945,6 +969,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(exc.prog, str(exc), exc.hint)
         return EXIT_USAGE
     prog = f"harness {args.command}"
+    from harness.tracking import CURVE_POINTS_ENV
+
+    # every Tracker of the command reads it (sweeps and claim reports build their own)
+    curve_env = os.environ.get(CURVE_POINTS_ENV)
+    if getattr(args, "curve_points", None) is not None:
+        os.environ[CURVE_POINTS_ENV] = args.curve_points
     try:
         return int(args.func(args, argv))
     except ConfigError as exc:
@@ -972,6 +1002,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "report it.",
         )
         return EXIT_INTERNAL
+    finally:
+        # an in-process caller (the tests, a notebook) keeps its own setting
+        if curve_env is None:
+            os.environ.pop(CURVE_POINTS_ENV, None)
+        else:
+            os.environ[CURVE_POINTS_ENV] = curve_env
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from harness.config import flatten
-from harness.tracking import Tracker, provenance_tags
+from harness.tracking import DERIVED_SERIES, Tracker, provenance_tags
 
 __all__ = ["fail_run", "finish_run", "history_csv", "open_run", "run_params", "run_url"]
 
@@ -89,20 +89,24 @@ def finish_run(
     extra_tags: Mapping[str, Any] | None = None,
     title: str = "",
 ) -> None:
-    """Log metrics per epoch, summary metrics, status tags and artifacts; then end the run."""
+    """Log the curves (:meth:`Tracker.curve_rows`), summary metrics and status tags in one
+    transaction, then the artifacts (``history.csv``: every epoch); then end the run."""
     from harness.runplots import learning_curves_figure
 
     history = result.history
-    tracker.log_history(run_id, history.records)
     summary = history.summary()
     last_epoch = int(summary["epochs"])
-    tracker.log_metrics(
-        run_id,
-        [(k, v, last_epoch) for k, v in summary.items() if not k.startswith(("final/", "best/"))],
-    )
+    totals = [
+        (k, v, last_epoch) for k, v in summary.items() if not k.startswith(("final/", "best/"))
+    ]
+    rows = tracker.curve_rows(history.records)
+    if tracker.curve_points is not None:
+        # the summary logs the derived series (steps) at the last epoch: one row, not two
+        rows = [r for r in rows if r[0] not in DERIVED_SERIES]
     tags = {"status": history.status, "reason": history.reason}
+    tags.update(tracker.curve_tags(history.records))
     tags.update(extra_tags or {})
-    tracker.set_tags(run_id, tags)
+    tracker.log_batch(run_id, metrics=rows + totals, tags=tags)
     tracker.log_text(run_id, history_csv(history.records), "history.csv")
     if history.records:
         figure = learning_curves_figure(history.records, title=title)

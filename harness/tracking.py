@@ -11,7 +11,8 @@ refuses a plain file store).
 Naming contract (tests read it back):
 
 - params: the resolved config flattened to dotted keys (``train.optimizer.lr``);
-- metrics: per epoch with ``step=epoch``, named ``split/metric`` (``train/loss``, ``val/accuracy``);
+- metrics: curves with ``step=epoch``, named ``split/metric`` (``train/loss``, ``val/accuracy``),
+  under the curve policy below;
 - tags: ``status``, ``reason``, ``seed``, ``git.commit``, ``git.dirty``, ``versions.<pkg>``,
   ``blas.library``, ``blas.threads``, ``command``;
 - artifacts: ``config.yaml``, ``history.csv``, ``learning_curves.png``, ``model/`` (pyfunc);
@@ -20,6 +21,24 @@ Naming contract (tests read it back):
 - experiments: tagged ``mlflow.experimentKind = custom_model_development`` (the MLflow 3 UI then
   opens them on their runs table, not on the GenAI traces overview) with a description
   (``mlflow.note.content``).
+
+Curve policy (what Keras' and Lightning's MLflow autologging do: curves for the UI, every value
+in a file). Each metric value is a row in the store and costs the driver ~0.1 ms, so a sweep of
+hundreds of runs spent as long logging as training. With ``curve_points = N`` (default
+:data:`DEFAULT_CURVE_POINTS`; ``$HARNESS_CURVE_POINTS``, ``--curve-points``), per series per run:
+
+- a series constant over the run (``lr`` without a schedule) goes at its first and last epoch (a
+  flat line over the run; with a schedule it is a curve like any other);
+- a derived series (:data:`DERIVED_SERIES`: ``steps`` is epochs x steps per epoch) goes as its
+  final value only;
+- per-layer telemetry goes at the first and last epoch;
+- every other series goes at at most N epochs: the first, the last, the best epoch of the
+  objective when the run has one, and evenly spaced epochs between.
+
+A thinned run is tagged ``curves`` (what was kept); ``history.csv`` (the run's artifact) and
+the study ledger keep every epoch. ``curve_points = "all"`` (or ``None``) logs every value of
+every epoch. Values go to ``log_batch`` in descending step order: MLflow then updates each key's
+latest value once per call, not once per value (same stored history and latest values).
 """
 
 from __future__ import annotations
@@ -40,12 +59,16 @@ from typing import Any
 from harness.redact import redact_text
 
 __all__ = [
+    "CURVE_POINTS_ENV",
+    "DEFAULT_CURVE_POINTS",
     "DEFAULT_STORE_DIR",
+    "DERIVED_SERIES",
     "EXPERIMENT_KIND",
     "STATUS_MAP",
     "Tracker",
     "default_tracking_uri",
     "provenance_tags",
+    "resolve_curve_points",
     "resolve_tracking_uri",
 ]
 
@@ -63,6 +86,16 @@ TELEMETRY_PREFIXES = (
     "saturation/",
     "dead_fraction/",
 )
+#: points per series per run in MLflow (first, last, best and evenly spaced epochs between): 50
+#: points draw a curve's shape in the UI's charts (Lightning logs every 50th step by default);
+#: the claims' 100-200-epoch runs stored 2-4x that per series, a row ~0.1 ms of the driver each
+DEFAULT_CURVE_POINTS = 50
+CURVE_POINTS_ENV = "HARNESS_CURVE_POINTS"
+#: fewest points a thinned curve may have: its first, last and best epoch
+_MIN_CURVE_POINTS = 3
+#: per-epoch series that follow from the epoch number (``steps`` = epochs x steps per epoch,
+#: unless a stop cut the last epoch short): logged as their final value
+DERIVED_SERIES = ("steps",)
 # MLflow's documented limits: 1000 metrics / 100 params / 100 tags per log_batch call
 _MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100
 _MAX_PARAM_LEN = 6000
@@ -89,6 +122,66 @@ def default_tracking_uri(root: str | Path | None = None) -> str:
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """The explicit URI, else ``MLFLOW_TRACKING_URI``, else the local default store."""
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+_EVERY_EPOCH = ("all", "none", "null")
+
+
+def resolve_curve_points(value: int | str | None = "auto") -> int | None:
+    """Points per series per run: an int >= 3, or ``None`` for every epoch.
+
+    ``"auto"`` reads ``$HARNESS_CURVE_POINTS`` (else :data:`DEFAULT_CURVE_POINTS`); ``"all"``,
+    ``"none"``, ``"null"`` and ``None`` mean every epoch. Anything else is a one-line
+    :class:`~harness.config.ConfigError` (a ``ValueError``) naming the setting.
+    """
+    from harness.config import ConfigError
+
+    where = "curve_points"
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        env = os.environ.get(CURVE_POINTS_ENV, "").strip()
+        if not env:
+            return DEFAULT_CURVE_POINTS
+        value, where = env, f"${CURVE_POINTS_ENV}"
+    if value is None or (isinstance(value, str) and value.strip().lower() in _EVERY_EPOCH):
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = -1
+    if isinstance(value, bool) or n < _MIN_CURVE_POINTS or str(value).strip() != str(n):
+        raise ConfigError(
+            where,
+            value,
+            f"an integer >= {_MIN_CURVE_POINTS} (points per series per run) or 'all' (every epoch)",
+        )
+    return n
+
+
+def _best_index(records: Sequence[Mapping[str, float]], metric: str, mode: str) -> int | None:
+    """Index of the first record with the best finite value of ``metric`` (``min``/``max``)."""
+    best: tuple[float, int] | None = None
+    sign = 1.0 if mode == "min" else -1.0
+    for i, rec in enumerate(records):
+        v = rec.get(metric)
+        if v is None or not math.isfinite(v):
+            continue
+        if best is None or sign * v < best[0]:
+            best = (sign * v, i)
+    return None if best is None else best[1]
+
+
+def _thin(present: Sequence[int], points: int, keep: Iterable[int]) -> list[int]:
+    """At most ``points`` of the record indices ``present`` (ascending): the first, the last,
+    those of ``keep`` that are present, and evenly spaced ones between."""
+    if len(present) <= points:
+        return list(present)
+    chosen = {present[0], present[-1]} | (set(keep) & set(present))
+    between = points - len(chosen)
+    if between > 0:
+        # even spacing over the positions (not the epochs): a series need not be dense
+        step = (len(present) - 1) / (between + 1)
+        chosen.update(present[round(step * (j + 1))] for j in range(between))
+    return sorted(chosen)
 
 
 def _artifact_root_for(uri: str) -> str | None:
@@ -208,11 +301,17 @@ class Tracker:
     ----------
     tracking_uri : str, optional
         Any MLflow store or server URI; default: :func:`resolve_tracking_uri`.
+    curve_points : int or "all" or "auto", optional
+        Points per series per run of :meth:`curve_rows` (:func:`resolve_curve_points`; the
+        module docstring has the policy).
     """
 
-    def __init__(self, tracking_uri: str | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str | None = None, *, curve_points: int | str | None = "auto"
+    ) -> None:
         from mlflow import MlflowClient
 
+        self.curve_points = resolve_curve_points(curve_points)
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
@@ -336,6 +435,10 @@ class Tracker:
             for k, value, step in metrics
             if (v := _clean_metric(value)) is not None
         ]
+        # newest first: MLflow compares every value with its key's latest and overwrites that
+        # row whenever the value is newer, i.e. on every value of an ascending curve; the order
+        # it would end on is (step, timestamp, value), so the stored latest is the same
+        m.sort(key=lambda x: (x.step, x.timestamp, x.value), reverse=True)
         p = [
             Param(str(k), redact_text("null" if v is None else str(v))[:_MAX_PARAM_LEN])
             for k, v in (params or {}).items()
@@ -368,15 +471,38 @@ class Tracker:
 
     @staticmethod
     def history_rows(
-        records: Sequence[Mapping[str, float]], *, telemetry: str = "all"
+        records: Sequence[Mapping[str, float]],
+        *,
+        telemetry: str = "all",
+        points: int | None = None,
+        best: Sequence[tuple[str, str]] = (),
     ) -> list[tuple[str, float, int]]:
-        """Per-epoch records as ``(key, value, step=epoch)`` rows.
+        """Per-epoch records as ``(key, value, step=epoch)`` rows, in epoch order.
 
         ``telemetry="ends"`` keeps the per-layer telemetry metrics (dozens of keys per epoch) at
         the first and last epoch only: a sweep of hundreds of runs would otherwise store most of
-        its metric rows as telemetry (mlflow#11927). ``history.csv`` keeps every value.
+        its metric rows as telemetry (mlflow#11927). ``points`` applies the module's curve
+        policy (``None``: every value); ``best`` names ``(metric, "min" | "max")`` whose best
+        epoch every thinned curve keeps. ``history.csv`` keeps every value.
         """
         last = len(records) - 1
+        if points is None:
+            keep_at: dict[str, set[int]] | None = None
+        else:
+            keep = {i for m, mode in best if (i := _best_index(records, m, mode)) is not None}
+            present: dict[str, list[int]] = {}
+            for i, rec in enumerate(records):
+                for key, value in rec.items():
+                    if key != "epoch" and math.isfinite(value):
+                        present.setdefault(key, []).append(i)
+            keep_at = {}
+            for key, at in present.items():
+                if key in DERIVED_SERIES:
+                    keep_at[key] = {at[-1]}
+                elif len({records[i][key] for i in at}) == 1:  # constant: a flat line
+                    keep_at[key] = {at[0], at[-1]}
+                else:
+                    keep_at[key] = set(_thin(at, points, keep))
         rows = []
         for i, rec in enumerate(records):
             ends = i in (0, last)
@@ -385,8 +511,35 @@ class Tracker:
                     continue
                 if telemetry == "ends" and not ends and key.startswith(TELEMETRY_PREFIXES):
                     continue
+                if keep_at is not None and i not in keep_at.get(key, ()):
+                    continue
                 rows.append((key, value, int(rec["epoch"])))
         return rows
+
+    def curve_rows(
+        self, records: Sequence[Mapping[str, float]], *, best: Sequence[tuple[str, str]] = ()
+    ) -> list[tuple[str, float, int]]:
+        """The rows of a run's curves under this tracker's :attr:`curve_points` (the module's
+        policy; every value of every epoch when it is ``None``)."""
+        if self.curve_points is None:
+            return self.history_rows(records)
+        return self.history_rows(records, telemetry="ends", points=self.curve_points, best=best)
+
+    def curve_tags(self, records: Sequence[Mapping[str, float]]) -> dict[str, str]:
+        """The ``curves`` tag: what :meth:`curve_rows` kept of ``records``, so the UI does not
+        show a resolution it does not have."""
+        if self.curve_points is None:
+            return {"curves": "every epoch"}
+        thinned = len(records) > self.curve_points
+        return {
+            "curves": (
+                f"at most {self.curve_points} epochs per series of {len(records)}"
+                if thinned
+                else "every epoch"
+            )
+            + f"; constant series at the first and last epoch, {', '.join(DERIVED_SERIES)} "
+            "final only, telemetry at the ends; history.csv has every epoch"
+        }
 
     def log_history(
         self,
@@ -396,7 +549,8 @@ class Tracker:
         telemetry: str = "all",
         timestamp: int | None = None,
     ) -> int:
-        """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step)."""
+        """Per-epoch metrics with ``step=epoch`` (the ``epoch`` key itself is the step), every
+        value (:meth:`curve_rows` applies the curve policy)."""
         rows = self.history_rows(records, telemetry=telemetry)
         return self.log_metrics(run_id, rows, timestamp=timestamp)
 

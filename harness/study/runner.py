@@ -994,10 +994,12 @@ class SweepRunner:
         note = outcome.stack_note if stacked else self.stack_why or TIMED_TRIAL_NOTE
         if note and len(outcome.replicates) > 1:
             tags["train.stack_note"] = note[:500]
+        tags.update(tracker.curve_tags(records))
+        best = self._best_epochs()
         # one store transaction for every metric and tag of the trial
         tracker.log_batch(
             run_id,
-            metrics=tracker.history_rows(records, telemetry="ends") + final + outcome.system,
+            metrics=tracker.curve_rows(records, best=best) + final + outcome.system,
             tags=tags,
             timestamp=timestamp,
         )
@@ -1034,6 +1036,7 @@ class SweepRunner:
                             "replicate": rep.replicate,
                             "status": rep.status,
                             "reason": rep.reason[:5000],
+                            **tracker.curve_tags(rep.records),
                             **reuse,
                         },
                         provenance=info.get("provenance", self._provenance),
@@ -1044,7 +1047,7 @@ class SweepRunner:
                 tracker.log_batch(
                     child,
                     params=run_params(cfg, extra),
-                    metrics=tracker.history_rows(rep.records, telemetry="ends"),
+                    metrics=tracker.curve_rows(rep.records, best=best),
                     timestamp=timestamp,
                 )
                 tracker.end_run(child, rep.status)
@@ -1065,6 +1068,18 @@ class SweepRunner:
                     )
         self._cache_store(info, outcome, run_ids)
         tracker.end_run(run_id, MLFLOW_STATUS[state])
+
+    def _best_epochs(self) -> list[tuple[str, str]]:
+        """``(metric, "min" | "max")`` of the objectives that pick a best epoch (``reduce``
+        best, min or max): their best epoch stays on a thinned MLflow curve."""
+        out = []
+        for objective in self.spec.objectives:
+            reduce = objective["reduce"]
+            if reduce == "best":
+                reduce = "max" if objective["direction"] == "maximize" else "min"
+            if reduce in ("min", "max"):
+                out.append((str(objective["metric"]), reduce))
+        return out
 
     def _log_model(self, run_id: str, network_config: Mapping[str, Any] | None, npz: bytes) -> None:
         import numpy as np

@@ -439,6 +439,8 @@ CASES: list[Case] = [
     c("timeout-nan", "options", f"{SWEEP} --timeout nan", "--timeout", "> 0"),
     c("timeout-negative-opt", "options", f"{SWEEP} --timeout -1", "--timeout", "> 0"),
     c("blas-threads-0", "options", f"{SWEEP} --blas-threads 0", "--blas-threads", ">= 1"),
+    c("curve-points-2", "options", f"{SWEEP} --curve-points 2", "--curve-points", ">= 3"),
+    c("curve-points-text", "options", f"{TRAIN} --curve-points some", "--curve-points", "'all'"),
     c("log-models-choice", "options", f"{SWEEP} --log-models some", "--log-models", "best"),
     c("unknown-option", "options", f"{SWEEP} --jbos 2", "'--jbos'", "did you mean '--jobs'"),
     c("missing-study", "options", "sweep", "study", "missing"),
