@@ -63,8 +63,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "divergence_factor": 1.0e3,
     # per-layer activation / gradient statistics (models telemetry); costs time, so off by default.
     # true: at init (epoch 0) and averaged over every training step; "init": at init only (the
-    # per-step statistics cost ~10 % of a small net's step, and a claim that reads epoch 0 only
-    # need not pay them)
+    # per-step statistics are 30-40 % of a digits MLP trial's CPU, benchmarks/telemetry_cost.py,
+    # and a claim that reads epoch 0 only need not pay them)
     "telemetry": False,
     # evaluate the train split in eval mode each epoch (book style); false = running batch mean only
     "eval_train": True,
