@@ -139,7 +139,8 @@ def build_run(
             regularizers=_regularizers(train),
             rng=streams.init,
             dtype=np.dtype(train["dtype"]),
-            telemetry=bool(train["telemetry"]),
+            # "init": epoch 0's statistics come from the trainer (layer_statistics), none per step
+            telemetry=train["telemetry"] is True,
         )
     except UnknownNameError as exc:
         key = _field_holding(cfg["model"], exc.name)

@@ -144,7 +144,8 @@ class TrainSettings:
     stop_at_target: bool = False
     early_stopping: Mapping[str, Any] | None = None
     divergence_factor: float = 1.0e3
-    telemetry: bool = False
+    #: True: per-layer statistics at init and per step; "init": at init (epoch 0) only
+    telemetry: bool | str = False
     eval_train: bool = True
     eval_batch_size: int = 2048
     warmup_steps: int = 20
@@ -443,7 +444,7 @@ class Trainer:
             self._timed_time += dt
         if self.recorder is not None:  # after the timed step: not part of step times
             self.recorder.on_step(self._steps, loss, self.network)
-        if s.telemetry:
+        if s.telemetry is True:  # "init": the network computes no per-step statistics
             for k, v in self.network.last_telemetry.items():
                 acc.telemetry[k] = acc.telemetry.get(k, 0.0) + v
         if self._initial_loss is not None and loss > s.divergence_factor * max(

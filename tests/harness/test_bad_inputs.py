@@ -356,7 +356,7 @@ CASES: list[Case] = [
     t("seed-negative", "seed=-1", "seed", ">= 0"),
     t("seed-text", "seed=abc", "seed", "integer"),
     t("eval-batch-0", "train.eval_batch_size=0", "train.eval_batch_size", ">= 1"),
-    t("telemetry-text", "train.telemetry=maybe", "train.telemetry", "true or false"),
+    t("telemetry-text", "train.telemetry=maybe", "train.telemetry", "true, false or 'init'"),
     t("mse-output-typo", "train.loss={name:~mse,~output:~softmaxx}", "train.loss", "output"),
     t("loss-typo", "train.loss=cross_entrpy", "train.loss", "did you mean"),
     t("nll-without-softmax", "train.loss=nll", "train.loss", "probabilities", "softmax"),

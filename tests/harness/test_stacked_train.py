@@ -73,6 +73,7 @@ CASES = {
         "optimizer": {"name": "rmsprop", "lr": 0.003},
     },
     "telemetry-adamw": {"optimizer": {"name": "adamw", "lr": 0.003}, "telemetry": True},
+    "telemetry-init": {"telemetry": "init"},
 }
 
 

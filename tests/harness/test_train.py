@@ -10,6 +10,7 @@ import pytest
 from harness.config import ConfigError
 from harness.experiment import build_run, run_config
 from harness.runconfig import resolve_run_config
+from harness.tracking import TELEMETRY_PREFIXES
 from harness.train import StopTraining
 
 
@@ -126,6 +127,28 @@ def test_telemetry_records_per_layer_statistics_at_init_and_per_epoch():
     assert len(grad_keys) >= 3
     assert any(k.startswith("saturation/") for k in at_init)
     assert any(k.startswith("grad_norm/") for k in h.records[1])
+
+
+def test_telemetry_at_init_only_keeps_every_other_number_of_the_run():
+    # telemetry: init records epoch 0's statistics and skips the per-step ones; the training
+    # itself (every loss, accuracy, step count) is the run of telemetry: true, bit for bit
+    cfg = digits_config(epochs=3, telemetry=True)
+    cfg["model"]["hidden"] = [32, 32]
+    full = run_config(cfg).history
+    cfg["train"]["telemetry"] = "init"
+    init = run_config(cfg).history
+    prefixes = TELEMETRY_PREFIXES
+    assert init.records[0] == full.records[0]
+    assert any(k.startswith("grad_norm/") for k in init.records[0])
+    assert len(init.records) == len(full.records) == 4
+    for ri, rf in zip(init.records[1:], full.records[1:]):
+        assert not [k for k in ri if k.startswith(prefixes)]
+        kept = {k: v for k, v in rf.items() if not k.startswith(prefixes)}
+        assert set(ri) == set(kept)
+        for key, value in kept.items():
+            if not key.startswith(("time/", "throughput/")):
+                assert ri[key] == value, key
+    assert (init.status, init.steps) == (full.status, full.steps)
 
 
 def test_bad_config_values_name_the_field():
