@@ -46,6 +46,7 @@ __all__ = [
     "Checked",
     "blas_oversubscription",
     "check_claim",
+    "check_claim_telemetry",
     "check_metric",
     "check_run",
     "check_study_state",
@@ -53,6 +54,7 @@ __all__ = [
     "check_sweep_options",
     "check_train",
     "recorded_metrics",
+    "telemetry_readers",
 ]
 
 #: training samples of the pre-flight's one update step (2 or more: batch norm needs a batch)
@@ -479,6 +481,65 @@ def blas_oversubscription(jobs: int, blas_threads: int | None) -> str | None:
     )
 
 
+def telemetry_readers(claim: Any, protocol: str) -> list[tuple[str, list[Any]]]:
+    """What reads per-layer telemetry in the runs of ``protocol`` (its own, or those of a pool or
+    a reuse that reads them): ``(what, epochs)`` for each such measure and figure, epochs being
+    integers and/or ``"last"``. Telemetry is what ``train.telemetry`` records
+    (:data:`harness.tracking.TELEMETRY_PREFIXES`); ``dead/`` and the other recorders' keys come
+    from ``train.record`` instead."""
+    from harness.claims.engine import used_measures
+    from harness.claims.figures import LayerProfile
+    from harness.claims.measures import LayerRatio, LayerStat
+    from harness.tracking import TELEMETRY_PREFIXES
+
+    readers = [q.name for q in claim.protocols.values() if protocol in (q.name, q.runs_from)]
+    readers += [q.name for q in claim.protocols.values() if set(q.pool) & set(readers)]
+    used = used_measures(claim)
+    out: list[tuple[str, list[Any]]] = []
+    for name in dict.fromkeys(m for r in readers for m in used.get(r, [])):
+        m = claim.measures[name]
+        if isinstance(m, (LayerRatio, LayerStat)) and m.prefix.startswith(TELEMETRY_PREFIXES):
+            out.append((f"measures.{name} ({m.prefix}<layer>{m.suffix})", [m.epoch]))
+    for i, f in enumerate(claim.figures):
+        if (
+            isinstance(f.figure, LayerProfile)
+            and f.figure.prefix.startswith(TELEMETRY_PREFIXES)
+            and set(f.protocols) & set(readers)
+        ):
+            eps = f.figure.epochs
+            out.append(
+                (
+                    f"figures[{i}] (layer_profile of {f.figure.prefix}<layer>)",
+                    list(eps) if isinstance(eps, (list, tuple)) else [eps],
+                )
+            )
+    return out
+
+
+def check_claim_telemetry(claim: Any, protocol: str) -> None:
+    """ConfigError unless ``protocol``'s runs record the per-layer telemetry its readers need:
+    ``train.telemetry: true`` for any epoch, ``init`` for epoch 0 only (before any training)."""
+    from harness.runconfig import TELEMETRY_AT_INIT
+
+    readers = telemetry_readers(claim, protocol)
+    if not readers:
+        return
+    telemetry = claim.study_for(protocol).get("train", {}).get("telemetry", False)
+    if telemetry is True:
+        return
+    if telemetry == TELEMETRY_AT_INIT:
+        late = [(what, eps) for what, eps in readers if any(e != 0 for e in eps)]
+        if not late:
+            return
+        what, eps = late[0]
+        allowed = f"true ({what} reads epochs {eps}; {TELEMETRY_AT_INIT!r} records epoch 0 only)"
+    else:
+        what, eps = readers[0]
+        allowed = f"true ({what} reads per-layer telemetry at epochs {eps})"
+    src = claim.source_path or claim.id
+    raise ConfigError("train.telemetry", telemetry, allowed, source=f"{src}#protocols.{protocol}")
+
+
 def check_claim(
     claim_id: str,
     *,
@@ -502,6 +563,7 @@ def check_claim(
     for protocol in claim.protocols_to_run():
         if is_probe_protocol(claim, protocol):
             continue
+        check_claim_telemetry(claim, protocol)
         spec = _study_spec(claim, protocol, budget)
         check_sweep(
             spec,

@@ -170,3 +170,31 @@ def test_every_shipped_study_and_claim_passes_the_preflight():
             if is_probe_protocol(claim, protocol):  # evaluates a probe: no study to run
                 continue
             check_sweep(_study_spec(claim, protocol, "quick"), stores=False)
+
+
+@pytest.mark.parametrize(
+    ("telemetry", "epoch", "bad"),
+    [("init", 0, False), ("init", "last", True), (True, "last", False), (False, 0, True)],
+)
+def test_a_claim_reading_telemetry_needs_the_protocol_to_record_it(telemetry, epoch, bad):
+    """Telemetry read at a later epoch of a `telemetry: init` run, or at all where it is off,
+    is one line naming train.telemetry before anything trains (not a failure at evaluation)."""
+    from harness.claims.spec import CLAIMS_DIR, parse_claim
+    from harness.validate import check_claim_telemetry
+
+    raw = yaml.safe_load((CLAIMS_DIR / "mse_vs_ce.yaml").read_text(encoding="utf-8"))
+    raw["study"]["train"]["telemetry"] = telemetry
+    raw["measures"]["output_grad_init"]["epoch"] = epoch
+    for fig in raw.get("figures", []):
+        if fig.get("name") == "layer_profile":
+            fig["epochs"] = [epoch]
+    claim = parse_claim(raw, source="mse_vs_ce.yaml")
+    if not bad:
+        check_claim_telemetry(claim, "best_lr")
+        return
+    with pytest.raises(ConfigError) as err:
+        check_claim_telemetry(claim, "best_lr")
+    line = str(err.value)
+    assert "\n" not in line
+    assert "mse_vs_ce.yaml#protocols.best_lr" in line and "train.telemetry" in line
+    assert "output_grad_init" in line and "true" in line
