@@ -10,8 +10,8 @@ the table shows the median of each and their ratio.
 
 Usage::
 
-    python benchmarks/telemetry_cost.py               # 100 epochs, 2 pairs (about 1 min)
-    python benchmarks/telemetry_cost.py --epochs 20   # a quicker look
+    python -m benchmarks.telemetry_cost               # 100 epochs, 2 pairs (about 1 min)
+    python -m benchmarks.telemetry_cost --epochs 20   # a quicker look
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from benchmarks.trial_costs import _config
 from harness.experiment import build_run
 from harness.train import StackedTrainer
 
@@ -34,24 +35,9 @@ LOSSES: dict[str, Any] = {
 SEEDS = range(6)
 
 
-def _config(seed: int, telemetry: bool | str, loss: Any, epochs: int) -> dict[str, Any]:
-    return {
-        "seed": seed,
-        "data": {"name": "digits"},
-        "model": {"name": "mlp", "hidden": [100], "activation": "relu", "init": "he_normal"},
-        "train": {
-            "loss": loss,
-            "optimizer": {"name": "sgd", "lr": 0.1},
-            "batch_size": 32,
-            "epochs": epochs,
-            "telemetry": telemetry,
-        },
-    }
-
-
 def trial_cpu(telemetry: bool | str, loss: Any, epochs: int, *, stacked: bool) -> float:
     """CPU seconds to train the 6 seeds of one trial (building the runs is not timed)."""
-    trainers = [build_run(_config(s, telemetry, loss, epochs)).trainer for s in SEEDS]
+    trainers = [build_run(_config(s, loss, epochs, telemetry)).trainer for s in SEEDS]
     t0 = time.process_time()
     if stacked:
         StackedTrainer(trainers).run()

@@ -45,7 +45,8 @@ LOSSES: list[Any] = [
 ]
 
 
-def _config(seed: int, loss: Any, epochs: int) -> dict[str, Any]:
+def _config(seed: int, loss: Any, epochs: int, telemetry: bool | str = True) -> dict[str, Any]:
+    """The digits MLP trial both this and ``telemetry_cost.py`` time (6 seeds of it a trial)."""
     return {
         "seed": seed,
         "data": {"name": "digits"},
@@ -55,7 +56,7 @@ def _config(seed: int, loss: Any, epochs: int) -> dict[str, Any]:
             "optimizer": {"name": "sgd", "lr": 0.1},
             "batch_size": 32,
             "epochs": epochs,
-            "telemetry": True,
+            "telemetry": telemetry,
         },
     }
 
