@@ -25,8 +25,8 @@ Usage::
     python benchmarks/replicates.py            # full table (a few minutes)
     python benchmarks/replicates.py --quick    # fewer repeats
     python benchmarks/replicates.py --quick --models "MLP 784-100x4-10" --replicates 10 --batches 1,8
-    git worktree add --detach /tmp/base main   # then, before and after in one run:
-    python benchmarks/replicates.py --quick --replicates 10 --batches 1,8 --baseline /tmp/base
+    git worktree add --detach ../base main   # then, before and after in one run:
+    python benchmarks/replicates.py --quick --replicates 10 --batches 1,8 --baseline ../base
 
 ``--baseline ROOT`` loads ``ROOT/models`` (another checkout's model code) as a second package and
 times its stacked step too, in the same alternating blocks: a change's before and after measured
