@@ -506,13 +506,8 @@ def telemetry_readers(claim: Any, protocol: str) -> list[tuple[str, list[Any]]]:
             and f.figure.prefix.startswith(TELEMETRY_PREFIXES)
             and set(f.protocols) & set(readers)
         ):
-            eps = f.figure.epochs
-            out.append(
-                (
-                    f"figures[{i}] (layer_profile of {f.figure.prefix}<layer>)",
-                    list(eps) if isinstance(eps, (list, tuple)) else [eps],
-                )
-            )
+            what = f"figures[{i}] (layer_profile of {f.figure.prefix}<layer>)"
+            out.append((what, f.figure.epoch_list()))
     return out
 
 

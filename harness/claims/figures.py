@@ -609,9 +609,13 @@ class LayerProfile(ClaimFigure):
     def names(self) -> tuple[list[str], list[str]]:
         return [], [self.hue]
 
+    def epoch_list(self) -> list[Any]:
+        """``epochs`` as a list (one epoch may be given bare): integers and/or ``"last"``."""
+        return list(self.epochs) if isinstance(self.epochs, (list, tuple)) else [self.epochs]
+
     def validate(self) -> list[tuple[str, Any, str]]:
         out = super().validate()
-        eps = list(self.epochs) if isinstance(self.epochs, (list, tuple)) else [self.epochs]
+        eps = self.epoch_list()
         for e in eps:
             if not (e == "last" or (isinstance(e, int) and not isinstance(e, bool) and e >= 0)):
                 out.append(
@@ -622,7 +626,7 @@ class LayerProfile(ClaimFigure):
     def draw(self, ctx: FigureContext, protocols: Sequence[str], title: str | None) -> Figure:
         import seaborn as sns
 
-        eps = list(self.epochs) if isinstance(self.epochs, (list, tuple)) else [self.epochs]
+        eps = self.epoch_list()
         fig, axes = _figure(ncols=len(eps), nrows=len(protocols), width=5.6)
         keys = ["protocol", "trial", "replicate"]
         for r, p in enumerate(protocols):
